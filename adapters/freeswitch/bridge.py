@@ -1,0 +1,248 @@
+"""greenswitch in its own OS thread with its own gevent hub, bridged to asyncio.
+
+No monkey-patching: gevent runs only in this thread. asyncio submits commands through a
+thread-safe queue and wakes the hub with an ``async_`` watcher (the one gevent primitive
+that may be poked from another thread); results and events come back to the asyncio loop
+with ``call_soon_threadsafe``. Nothing here is ever called from the asyncio thread except
+``submit``/``start``/``stop``.
+
+What greenswitch 0.0.19 lacks and this module adds (esl-protocol.md):
+- event bodies parsed by the project's codec (greenswitch glues BACKGROUND_JOB's body onto
+  a header and mangles values holding encoded CR/LF);
+- ``sendall`` under a lock, so concurrent greenlets never interleave command bytes;
+- every pending command fails when the connection drops (greenswitch waits forever);
+- a watchdog on connect and authentication;
+- reconnection with capped exponential backoff, a new InboundESL each time, and a
+  callback on every (re)connect so the owner can resubscribe and reconcile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.lock
+import greenswitch
+
+from adapters.esl import EslParser, Event
+from engine.errors import CommandTimeout, NotConnected
+
+log = logging.getLogger(__name__)
+
+_EVENT_FRAME = b"Content-Type: text/event-plain\nContent-Length: %d\n\n"
+
+
+class _Inbound(greenswitch.InboundESL):  # type: ignore[misc]
+    """greenswitch's client with correct event parsing, sendall and failure on drop."""
+
+    _commands_sent: list[Any]
+
+    def __init__(self, host: str, port: int, password: str, timeout: float,
+                 on_event: Callable[[Event], None]) -> None:
+        super().__init__(host, port, password, timeout=timeout)
+        self._on_event = on_event
+        self._send_lock = gevent.lock.Semaphore()
+
+    def handle_event(self, event: Any) -> None:
+        ctype = event.headers.get("Content-Type")
+        if ctype == "text/event-plain":
+            length = int(event.headers["Content-Length"])
+            raw = self.sock_file.read(length)
+            for msg in EslParser().feed(_EVENT_FRAME % len(raw) + raw):
+                if isinstance(msg, Event):
+                    self._on_event(msg)
+            return
+        super().handle_event(event)
+
+    def send(self, data: str) -> Any:
+        if not self.connected:
+            raise greenswitch.esl.NotConnectedError()
+        result = gevent.event.AsyncResult()
+        with self._send_lock:
+            self._commands_sent.append(result)
+            self.sock.sendall((data + "\n\n").encode("utf-8"))
+        return result.get()
+
+    def fail_pending(self) -> None:
+        pending, self._commands_sent = self._commands_sent, []
+        for result in pending:
+            result.set_exception(greenswitch.esl.NotConnectedError("connection lost"))
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A command's answer: ``text`` is Reply-Text (command/reply) or the api body."""
+
+    text: str
+    headers: dict[str, str]
+
+
+class EslBridge:
+    """One ESL connection to one FreeSWITCH node, kept alive by its own thread."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        password: str,
+        *,
+        on_event: Callable[[Event], None],
+        on_connected: Callable[[], None],
+        on_disconnected: Callable[[], None],
+        connect_timeout: float = 5.0,
+        backoff_initial: float = 0.05,
+        backoff_max: float = 5.0,
+        name: str = "esl",
+    ) -> None:
+        self.host, self.port, self._password = host, port, password
+        self._on_event = on_event
+        self._on_connected = on_connected
+        self._on_disconnected = on_disconnected
+        self._connect_timeout = connect_timeout
+        self._backoff = (backoff_initial, backoff_max)
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: queue.SimpleQueue[tuple[str, asyncio.Future[Reply]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._wakeup: Any = None
+        self._wakeup_ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._conn: _Inbound | None = None
+        self.connected = False
+        self.connects = 0
+
+    # ---- asyncio side ------------------------------------------------------------------
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        self._thread = threading.Thread(target=self._thread_main, name=self._name, daemon=True)
+        self._thread.start()
+        self._wakeup_ready.wait(10)
+
+    async def stop(self) -> None:
+        self._running = False
+        self._inbox.put(None)
+        self._poke()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
+
+    async def submit(self, command: str, wait_s: float = 10.0) -> Reply:
+        """Send one command (``api …``/``bgapi …``, optional extra header lines)."""
+        if not self.connected:
+            raise NotConnected(f"{self._name}: not connected")
+        assert self._loop is not None
+        future: asyncio.Future[Reply] = self._loop.create_future()
+        self._inbox.put((command, future))
+        self._poke()
+        try:
+            return await asyncio.wait_for(future, wait_s)
+        except TimeoutError as err:
+            raise CommandTimeout(f"{self._name}: no reply in {wait_s}s") from err
+
+    def _poke(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.send()
+
+    def _to_loop(self, fn: Callable[..., object], *args: object) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(fn, *args)
+
+    # ---- gevent side (this thread only) ------------------------------------------------
+    def _thread_main(self) -> None:
+        hub = gevent.get_hub()
+        self._wakeup = hub.loop.async_()
+        self._wakeup.start(self._drain_inbox)
+        self._wakeup_ready.set()
+        supervisor = gevent.spawn(self._supervise)
+        supervisor.join()
+        self._wakeup.close()
+
+    def _supervise(self) -> None:
+        delay = self._backoff[0]
+        while self._running:
+            conn = _Inbound(self.host, self.port, self._password, self._connect_timeout,
+                            on_event=lambda ev: self._to_loop(self._on_event, ev))
+            try:
+                with gevent.Timeout(self._connect_timeout, NotConnected("connect watchdog")):
+                    conn.connect()
+            except (OSError, NotConnected, ValueError, greenswitch.esl.NotConnectedError) as err:
+                log.warning("%s: connect failed (%s); retry in %.2fs", self._name,
+                            type(err).__name__, delay)
+                self._close_quietly(conn)
+                gevent.sleep(delay)
+                delay = min(delay * 2, self._backoff[1])
+                continue
+            delay = self._backoff[0]
+            self._conn = conn
+            self.connected = True
+            self.connects += 1
+            self._to_loop(self._on_connected)
+            conn._receive_events_greenlet.join()
+            self.connected = False
+            self._conn = None
+            conn.fail_pending()
+            self._close_quietly(conn)
+            self._to_loop(self._on_disconnected)
+        self._fail_inbox()
+
+    @staticmethod
+    def _close_quietly(conn: _Inbound) -> None:
+        conn._run = False
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            sock.close()
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                if self._conn is not None:
+                    self._close_quietly(self._conn)
+                continue
+            gevent.spawn(self._run_command, *item)
+
+    def _run_command(self, command: str, future: asyncio.Future[Reply]) -> None:
+        conn = self._conn
+        if conn is None or not conn.connected:
+            self._to_loop(_settle, future, None, NotConnected(f"{self._name}: not connected"))
+            return
+        try:
+            response = conn.send(command)
+        except (greenswitch.esl.NotConnectedError, OSError) as err:
+            self._to_loop(_settle, future, None, NotConnected(f"{self._name}: {err}"))
+            return
+        headers = {str(k): str(v) for k, v in response.headers.items()}
+        text = getattr(response, "data", None) or headers.get("Reply-Text", "")
+        self._to_loop(_settle, future, Reply(str(text), headers), None)
+
+    def _fail_inbox(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._to_loop(_settle, item[1], None, NotConnected("bridge stopped"))
+
+
+def _settle(future: asyncio.Future[Reply], reply: Reply | None, err: Exception | None) -> None:
+    if future.done():
+        return
+    if err is not None:
+        future.set_exception(err)
+    else:
+        assert reply is not None
+        future.set_result(reply)

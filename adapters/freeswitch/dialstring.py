@@ -1,0 +1,97 @@
+"""Building ``originate`` commands that lead data cannot subvert.
+
+A lead's params end up in the originate string, so every value is validated or escaped:
+
+- numbers, caller ids, uuids, gateway/context/extension names must match strict patterns,
+  else ``UnsafeDialValue`` (the call is refused, never "cleaned up" into another number);
+- every channel variable value is percent-encoded over UTF-8 with only ``A-Z a-z 0-9 - _ .``
+  left as is, so a value can contain no comma, brace, quote, space, ``$`` (no variable
+  expansion), ``|`` or newline. Values made only of those safe characters (uuids, digits,
+  names like ``autocall_voice_tts``) are therefore unchanged; free text (the rendered TTS
+  script) arrives percent-encoded and the dialplan reads it with
+  ``${url_decode(${autocall_tts_text})}``.
+
+The result is checked once more as a whole against the alphabet it can contain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from engine.errors import UnsafeDialValue
+
+_DIGITS = re.compile(r"[0-9]{3,15}")
+_CALLER_ID = re.compile(r"\+?[0-9]{0,20}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_VAR_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_WHOLE = re.compile(r"originate \{[A-Za-z0-9_.%=,-]*\}[A-Za-z0-9_./@-]+ [A-Za-z0-9_.&()/@ -]+")
+MAX_VALUE_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class DialPlan:
+    """Where calls go and what runs when they answer (from settings, validated)."""
+
+    gateway: str = "carrier"
+    endpoint: str = "sofia/gateway/{gateway}/{number}"
+    # "&park()" parks the answered call; otherwise "<extension> XML <context>".
+    extension: str = "autocall"
+    context: str = "autocall"
+    park: bool = False
+
+    def target(self) -> str:
+        if self.park:
+            return "&park()"
+        _check(_NAME, self.extension, "extension")
+        _check(_NAME, self.context, "context")
+        return f"{self.extension} XML {self.context}"
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str) -> str:
+    if not pattern.fullmatch(value):
+        raise UnsafeDialValue(f"{what} refused")
+    return value
+
+
+def escape_value(value: str) -> str:
+    if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
+        raise UnsafeDialValue("variable value too long")
+    return quote(value, safe="-_.")
+
+
+def originate_command(
+    *,
+    call_uuid: str,
+    destination: str,
+    caller_id: str,
+    timeout_s: int,
+    variables: Mapping[str, str],
+    plan: DialPlan,
+) -> str:
+    """``originate {…}endpoint target``, for ``bgapi``. Raises UnsafeDialValue."""
+    _check(_UUID, call_uuid, "call uuid")
+    _check(_DIGITS, destination, "destination")
+    _check(_CALLER_ID, caller_id, "caller id")
+    _check(_NAME, plan.gateway, "gateway")
+    if not 1 <= timeout_s <= 600:
+        raise UnsafeDialValue("originate timeout out of range")
+    pairs = [
+        ("origination_uuid", call_uuid),
+        ("originate_timeout", str(timeout_s)),
+        ("ignore_early_media", "true"),
+    ]
+    if caller_id:
+        pairs += [("origination_caller_id_number", caller_id),
+                  ("effective_caller_id_number", caller_id)]
+    for name, value in variables.items():
+        pairs.append((_check(_VAR_NAME, name, "variable name"), value))
+    block = ",".join(f"{name}={escape_value(value)}" for name, value in pairs)
+    endpoint = plan.endpoint.format(gateway=plan.gateway, number=destination)
+    command = f"originate {{{block}}}{endpoint} {plan.target()}"
+    if not _WHOLE.fullmatch(command):
+        raise UnsafeDialValue("originate command failed the final check")
+    return command

@@ -1,0 +1,295 @@
+"""The engine's ``CallControl`` over one or more FreeSWITCH nodes.
+
+Per node: one ``EslBridge``; on every (re)connect it subscribes to only the events a dialer
+needs, filtered to this engine's calls (``variable_autocall_engine``) plus job results,
+then reconciles: a call this adapter tracks that the switch no longer has ended while we
+were away, and gets its one ``CallEnded`` with cause ``LOST_WHILE_DISCONNECTED`` (an
+attempt whose outcome is unknown counts as made).
+
+Exactly one ``CallEnded`` per originate: from CHANNEL_HANGUP_COMPLETE, or from a failed
+BACKGROUND_JOB when no channel was ever created (a refused session), or from
+reconciliation. Whichever comes first wins; later ones find no tracked call and are
+dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import orjson
+
+from adapters.esl import Event
+from adapters.freeswitch.bridge import EslBridge
+from adapters.freeswitch.dialstring import DialPlan, originate_command
+from engine.errors import CallControlError, NotConnected
+from engine.model import CallResult
+from engine.ports import CallAnswered, CallDtmf, CallEnded, CallEvent
+from engine.records import Originate
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB DTMF "
+          "CUSTOM avmd::beep")
+LOST = "LOST_WHILE_DISCONNECTED"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    name: str
+    host: str
+    port: int = 8021
+    password: str = "ClueCon"
+
+
+@dataclass(slots=True)
+class _Tracked:
+    call_uuid: str
+    node: str
+    created: bool = False
+    answered: bool = False
+    amd_machine: bool = False
+
+
+@dataclass(slots=True)
+class _Node:
+    config: NodeConfig
+    bridge: EslBridge
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+def _float(value: str | None) -> float:
+    try:
+        return int(value or 0) / 1_000_000
+    except ValueError:
+        return 0.0
+
+
+def result_from_hangup(ev: Event) -> CallResult:
+    """CHANNEL_HANGUP_COMPLETE → CallResult (timing variables per esl-protocol.md)."""
+    h = ev.headers
+    cause = h.get("variable_hangup_cause") or h.get("Hangup-Cause") or "NORMAL_CLEARING"
+    answer_us = _float(h.get("variable_answer_uepoch"))
+    return CallResult(
+        call_uuid=h.get("Unique-ID", ""),
+        hangup_cause=cause,
+        q850=_int(h.get("variable_hangup_cause_q850")),
+        answered=answer_us > 0 or _int(h.get("variable_billsec")) > 0,
+        duration=_int(h.get("variable_duration")),
+        billsec=_int(h.get("variable_billsec")),
+        waitsec=_int(h.get("variable_waitsec")),
+        progresssec=_int(h.get("variable_progresssec")),
+        start_epoch=_float(h.get("variable_start_uepoch")),
+        answer_epoch=answer_us,
+        end_epoch=_float(h.get("variable_end_uepoch")),
+        sip_term_status=h.get("variable_sip_term_status", ""),
+        amd_result=h.get("variable_amd_result", "") or (
+            "MACHINE" if h.get("variable_avmd_detect", "").upper() == "TRUE" else ""
+        ),
+        record_name=h.get("variable_record_name", ""),
+        recording_url=h.get("variable_recording_url", "") or h.get("variable_record_path", ""),
+    )
+
+
+class FreeSwitchPool:
+    """CallControl for the engine; ``Originate.node`` picks the node."""
+
+    def __init__(
+        self,
+        nodes: list[NodeConfig],
+        *,
+        plan: DialPlan | None = None,
+        instance: str = "dialer",
+        command_timeout: float = 10.0,
+    ) -> None:
+        self._plan = plan or DialPlan()
+        self._instance = instance
+        self._timeout = command_timeout
+        self._listener: Callable[[CallEvent], None] = lambda _e: None
+        self._tracked: dict[str, _Tracked] = {}
+        self._by_job: dict[str, str] = {}
+        self._nodes: dict[str, _Node] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        for cfg in nodes:
+            self._nodes[cfg.name] = _Node(cfg, self._bridge_for(cfg))
+        self.on_health: Callable[[str, bool], None] = lambda _n, _ok: None
+
+    def _bridge_for(self, cfg: NodeConfig) -> EslBridge:
+        return EslBridge(
+            cfg.host, cfg.port, cfg.password,
+            on_event=self._on_event,
+            on_connected=lambda: self._spawn(self._after_connect(cfg.name)),
+            on_disconnected=lambda: self._on_disconnected(cfg.name),
+            name=f"esl-{cfg.name}",
+        )
+
+    # ---- lifecycle -----------------------------------------------------------------
+    async def start(self, wait: float | None = 10.0) -> None:
+        for node in self._nodes.values():
+            node.bridge.start()
+        if wait:
+            await asyncio.wait_for(
+                asyncio.gather(*(n.ready.wait() for n in self._nodes.values())), wait
+            )
+
+    async def close(self) -> None:
+        await asyncio.gather(*(n.bridge.stop() for n in self._nodes.values()))
+        for task in list(self._tasks):
+            task.cancel()
+
+    def set_listener(self, listener: Callable[[CallEvent], None]) -> None:
+        self._listener = listener
+
+    @property
+    def tracked(self) -> int:
+        return len(self._tracked)
+
+    def connected(self, node: str) -> bool:
+        return self._nodes[node].ready.is_set()
+
+    # ---- CallControl ---------------------------------------------------------------
+    async def originate(self, request: Originate) -> None:
+        node = self._nodes.get(request.node) or next(iter(self._nodes.values()))
+        command = originate_command(
+            call_uuid=request.call_uuid,
+            destination=request.destination,
+            caller_id=request.caller_id,
+            timeout_s=request.timeout_s,
+            variables=request.variables,
+            plan=self._plan,
+        )
+        if not node.ready.is_set():
+            raise NotConnected(f"node {node.config.name} is down")
+        job_uuid = request.call_uuid  # one job per call: the call uuid names the job too
+        self._tracked[request.call_uuid] = _Tracked(request.call_uuid, node.config.name)
+        self._by_job[job_uuid] = request.call_uuid
+        try:
+            reply = await node.bridge.submit(
+                f"bgapi {command}\nJob-UUID: {job_uuid}", self._timeout
+            )
+        except NotConnected:
+            # Never reached the switch: the caller ends the leg itself.
+            self._forget(request.call_uuid)
+            raise
+        except CallControlError:
+            # Sent, reply lost: the outcome is unknown; reconciliation settles it.
+            log.warning("originate reply lost on node %s", node.config.name)
+            return
+        if not reply.text.startswith("+OK"):
+            self._forget(request.call_uuid)
+            raise CallControlError(f"bgapi refused: {reply.text[:80]}")
+
+    async def hangup(self, call_uuid: str, cause: str) -> None:
+        tracked = self._tracked.get(call_uuid)
+        if tracked is None:
+            return
+        node = self._nodes[tracked.node]
+        await node.bridge.submit(f"api uuid_kill {call_uuid} {cause}", self._timeout)
+
+    async def api(self, node: str, command: str) -> str:
+        reply = await self._nodes[node].bridge.submit(f"api {command}", self._timeout)
+        return reply.text
+
+    # ---- events (asyncio thread) ---------------------------------------------------
+    def _on_event(self, ev: Event) -> None:
+        name = ev.name
+        if name == "BACKGROUND_JOB":
+            self._on_job(ev)
+            return
+        call_uuid = ev.headers.get("Unique-ID", "")
+        tracked = self._tracked.get(call_uuid)
+        if tracked is None:
+            return
+        if name == "CHANNEL_CREATE":
+            tracked.created = True
+        elif name == "CHANNEL_ANSWER":
+            if not tracked.answered:
+                tracked.answered = True
+                self._listener(CallAnswered(call_uuid))
+        elif name == "DTMF":
+            digit = ev.headers.get("DTMF-Digit", "")
+            if digit:
+                self._listener(CallDtmf(call_uuid, digit))
+        elif name == "CUSTOM" and ev.subclass == "avmd::beep":
+            tracked.amd_machine = True
+        elif name == "CHANNEL_HANGUP_COMPLETE":
+            result = result_from_hangup(ev)
+            if tracked.amd_machine and not result.amd_result:
+                result = replace(result, amd_result="MACHINE")
+            self._end(result)
+
+    def _on_job(self, ev: Event) -> None:
+        call_uuid = self._by_job.pop(ev.headers.get("Job-UUID", ""), None)
+        if call_uuid is None:
+            return
+        tracked = self._tracked.get(call_uuid)
+        body = (ev.body or "").strip()
+        if tracked is None or body.startswith("+OK") or tracked.created:
+            return  # success, or a created channel whose HANGUP_COMPLETE will settle it
+        cause = body.removeprefix("-ERR").strip().split(" ")[0] or "NORMAL_TEMPORARY_FAILURE"
+        self._end(CallResult(call_uuid=call_uuid, hangup_cause=cause, refused=True))
+
+    def _end(self, result: CallResult) -> None:
+        if self._forget(result.call_uuid):
+            self._listener(CallEnded(result))
+
+    def _forget(self, call_uuid: str) -> bool:
+        self._by_job.pop(call_uuid, None)
+        return self._tracked.pop(call_uuid, None) is not None
+
+    # ---- connection lifecycle ------------------------------------------------------
+    async def _after_connect(self, name: str) -> None:
+        node = self._nodes[name]
+        bridge = node.bridge
+        try:
+            await bridge.submit(f"event plain {EVENTS}", self._timeout)
+            await bridge.submit(f"filter variable_autocall_engine {self._instance}",
+                                self._timeout)
+            await bridge.submit("filter Event-Name BACKGROUND_JOB", self._timeout)
+            await self._reconcile(name)
+        except CallControlError as err:
+            log.warning("node %s: setup after connect failed: %s", name, err)
+            return
+        node.ready.set()
+        self.on_health(name, True)
+
+    async def _reconcile(self, name: str) -> None:
+        """Calls we track on this node that the switch no longer has are over."""
+        reply = await self._nodes[name].bridge.submit("api show channels as json", self._timeout)
+        live = _channel_uuids(reply.text)
+        for call_uuid, tracked in list(self._tracked.items()):
+            if tracked.node == name and call_uuid not in live:
+                self._end(CallResult(call_uuid=call_uuid, hangup_cause=LOST, answered=False))
+
+    def _on_disconnected(self, name: str) -> None:
+        self._nodes[name].ready.clear()
+        self.on_health(name, False)
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _channel_uuids(text: str) -> set[str]:
+    """uuids from ``show channels as json`` ({"row_count": N, "rows": [{"uuid": …}]}).
+
+    An unreadable answer raises: reconciling against it would end every tracked call.
+    """
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as err:
+        raise CallControlError(f"show channels: unreadable answer {text[:60]!r}") from err
+    if not isinstance(data, dict):
+        raise CallControlError("show channels: not an object")
+    rows = data.get("rows") or []
+    return {str(r.get("uuid", "")) for r in rows if isinstance(r, dict)}

@@ -1,0 +1,113 @@
+"""Kafka bus over aiokafka.
+
+Producer: idempotent, acks=all, so a publish that returned is durable on the broker.
+Consumer: a consumer group with auto-commit off; ``commit`` stores, per partition, the
+offset after the last message the engine has taken, so a crash redelivers what was not
+taken and nothing that was (at-least-once; the engine dedupes by lead_uuid).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from engine.ports import BusMessage
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        topics: Sequence[str] = (),
+        partitions: int = 3,
+        client_id: str = "dialer",
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._topics = tuple(topics)
+        self._partitions = partitions
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        if self._topics:
+            await self.ensure_topics(self._topics)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+        )
+        await producer.start()
+        self._producer = producer
+
+    async def ensure_topics(self, names: Sequence[str]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._client_id)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [n for n in names if n not in existing]
+            if missing:
+                try:
+                    await admin.create_topics(
+                        [NewTopic(n, self._partitions, 1) for n in missing]
+                    )
+                except TopicAlreadyExistsError:
+                    log.debug("topics created concurrently")
+        finally:
+            await admin.close()
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        if self._producer is None:
+            raise RuntimeError("KafkaBus.start() was not awaited")
+        await self._producer.send_and_wait(topic, value, key=key)
+
+    async def subscribe(self, topics: Sequence[str], group: str) -> KafkaSubscription:
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=group,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+        )
+        await consumer.start()
+        return KafkaSubscription(consumer)
+
+
+class KafkaSubscription:
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+
+    async def fetch(self, max_wait: float) -> list[BusMessage]:
+        batches = await self._consumer.getmany(timeout_ms=int(max_wait * 1000), max_records=500)
+        out: list[BusMessage] = []
+        for tp, records in batches.items():
+            out.extend(
+                BusMessage(tp.topic, tp.partition, r.offset, r.key, r.value) for r in records
+            )
+        return out
+
+    async def commit(self, messages: Sequence[BusMessage]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for m in messages:
+            tp = TopicPartition(m.topic, m.partition)
+            offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
+        if offsets:
+            await self._consumer.commit(offsets)
+
+    async def close(self) -> None:
+        await self._consumer.stop()

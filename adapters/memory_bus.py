@@ -1,0 +1,78 @@
+"""In-memory bus for the embedded mode and the contract tests: one partition per topic,
+committed offsets per consumer group, the same at-least-once semantics as Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+
+from engine.ports import BusMessage
+
+
+class MemoryBus:
+    def __init__(self) -> None:
+        self._logs: dict[str, list[BusMessage]] = defaultdict(list)
+        self._committed: dict[tuple[str, str], int] = {}
+        self._changed = asyncio.Event()
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        log = self._logs[topic]
+        log.append(BusMessage(topic, 0, len(log), key, value))
+        self._changed.set()
+
+    async def subscribe(self, topics: Sequence[str], group: str) -> MemorySubscription:
+        return MemorySubscription(self, tuple(topics), group)
+
+    def messages(self, topic: str) -> list[BusMessage]:
+        return list(self._logs[topic])
+
+
+class MemorySubscription:
+    def __init__(self, bus: MemoryBus, topics: tuple[str, ...], group: str) -> None:
+        self._bus = bus
+        self._group = group
+        self._positions = {t: bus._committed.get((group, t), 0) for t in topics}
+        self._closed = False
+
+    def _take(self, limit: int = 500) -> list[BusMessage]:
+        out: list[BusMessage] = []
+        for topic, pos in self._positions.items():
+            chunk = self._bus._logs[topic][pos : pos + limit - len(out)]
+            self._positions[topic] = pos + len(chunk)
+            out.extend(chunk)
+            if len(out) >= limit:
+                break
+        return out
+
+    async def fetch(self, max_wait: float) -> list[BusMessage]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait
+        while not self._closed:
+            batch = self._take()
+            if batch:
+                return batch
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return []
+            self._bus._changed.clear()
+            try:
+                await asyncio.wait_for(self._bus._changed.wait(), remaining)
+            except TimeoutError:
+                return []
+        return []
+
+    async def commit(self, messages: Sequence[BusMessage]) -> None:
+        for m in messages:
+            key = (self._group, m.topic)
+            self._bus._committed[key] = max(self._bus._committed.get(key, 0), m.offset + 1)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._bus._changed.set()

@@ -1,0 +1,234 @@
+"""Wire contracts of the topics: pydantic v2 models, encoded as JSON with orjson.
+
+These models are the single source of the JSON Schemas in ``proto/schemas/`` and of the
+AsyncAPI document ``proto/asyncapi.yaml`` (``python -m proto.generate`` writes them; a test
+fails when the files drift). Field names follow the seeds (000 import, 001 campaign,
+002 queue/DNC, 004 lead report). Strings are bounded: hostile or oversized input is a
+schema violation (→ DLQ), never a stall.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ShortText = Annotated[str, StringConstraints(max_length=256)]
+Text = Annotated[str, StringConstraints(max_length=4096)]
+RawPhone = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+ParamValue = Annotated[str, StringConstraints(max_length=1024)] | int | float | bool | None
+Params = Annotated[dict[Annotated[str, StringConstraints(max_length=64)], ParamValue],
+                   Field(max_length=100)]
+
+NetworkKey = Literal["viettel", "mobi", "vina", "tel", "offnet"]
+RecallWord = Literal[
+    "answered", "busy", "failed", "no-answered", "not-available", "voicemail",
+    "invalid-number", "phone-block", "congestion", "cancel",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Open(BaseModel):
+    """Seed objects carry fields we do not act on (domain_uuid, users, …): accept them."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# ---- leads topic ---------------------------------------------------------------------
+class LeadImport(_Model):
+    """One lead for one campaign (seed 000 import; seed 002 customers become these)."""
+
+    type: Literal["lead"] = "lead"
+    campaign_uuid: Id
+    lead_uuid: Id
+    phone_number: RawPhone
+    phones: Annotated[list[RawPhone], Field(max_length=10)] = []
+    param: Params = {}
+    call_id: ShortText = ""
+    customer_id: ShortText = ""
+    list_uuid: ShortText = ""
+    list_name: ShortText = ""
+    lead_name: ShortText = ""
+    lead_code: ShortText = ""
+    contract_number: ShortText = ""
+    created_at: ShortText = ""
+
+
+# ---- dnc topic -----------------------------------------------------------------------
+class DncEntry(_Model):
+    """Do-not-call add/remove: by customer id within a campaign, or by phone globally."""
+
+    type: Literal["dnc"] = "dnc"
+    op: Literal["add", "remove"] = "add"
+    campaign_uuid: ShortText = ""  # empty: the global list (phone numbers only)
+    customer_ids: Annotated[list[ShortText], Field(max_length=10_000)] = []
+    phone_numbers: Annotated[list[RawPhone], Field(max_length=10_000)] = []
+
+
+# ---- control topic -------------------------------------------------------------------
+class DaySchedule(_Open):
+    monday_start_time: int | None = None
+    monday_end_time: int | None = None
+    tuesday_start_time: int | None = None
+    tuesday_end_time: int | None = None
+    wednesday_start_time: int | None = None
+    wednesday_end_time: int | None = None
+    thursday_start_time: int | None = None
+    thursday_end_time: int | None = None
+    friday_start_time: int | None = None
+    friday_end_time: int | None = None
+    saturday_start_time: int | None = None
+    saturday_end_time: int | None = None
+    sunday_start_time: int | None = None
+    sunday_end_time: int | None = None
+
+
+class Policy(_Model):
+    preset: Literal["none", "advertising"] = "none"
+    max_calls_per_number_per_day: Annotated[int, Field(ge=0, le=1000)] | None = None
+    allowed_start_s: Annotated[int, Field(ge=0, le=86_400)] | None = None
+    allowed_end_s: Annotated[int, Field(ge=0, le=86_400)] | None = None
+
+
+class CampaignSpec(_Open):
+    """The seed 001 campaign object, plus the engine's own settings (script, policy)."""
+
+    campaign_uuid: Id
+    campaign_name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    type: Literal["autodialer", "autocall", "inbound", "manual"] = "autocall"
+    type_autocall: Literal["autocall_voice_tts", "autocall_audio", "autocall_voice_otp"] = (
+        "autocall_voice_tts"
+    )
+    description: Text = ""
+    status: Literal["start", "pause", "stop"] = "stop"
+    active: bool = True
+    concurrent_call: Annotated[int, Field(ge=1, le=10_000)] = 1
+    carrier_uuid: ShortText = ""
+    template_uuid: ShortText = ""
+    template_text: Text = ""
+    audio_file: ShortText = ""
+    recall_times: Annotated[int, Field(ge=0, le=100)] = 0
+    limit_recall_duration: Annotated[int, Field(ge=0)] = 0
+    schedule_recall: Literal["minute", "after", ""] = "minute"
+    schedule_recall_duration: Annotated[int, Field(ge=0, le=525_600)] = 0
+    min_recall_duration: Annotated[int, Field(ge=0, le=86_400)] = 0
+    mode_call: Literal["direct", "serial", "parallel", "parralel"] = "direct"
+    network: dict[NetworkKey, Annotated[int, Field(ge=0)]] = {}
+    call_timeout: Annotated[int, Field(ge=1, le=600)] = 60
+    schedules: list[DaySchedule] | None = None
+    time_zone: ShortText = "Asia/Ho_Chi_Minh"
+    priority_recall: Literal["normal", "recall", ""] = "normal"
+    recall_status: list[RecallWord] | None = None
+    callback_url: ShortText = ""
+    enable_encrypt: bool = False
+    caller_id: Annotated[str, StringConstraints(max_length=20, pattern=r"^\+?[0-9]*$")] = ""
+    queue_code: ShortText = ""
+    policy: Policy = Policy()
+    created_at: ShortText = ""
+    updated_at: ShortText = ""
+
+
+class UpsertCampaign(_Model):
+    type: Literal["campaign.upsert"] = "campaign.upsert"
+    campaign: CampaignSpec
+
+
+class SetCampaignStatus(_Model):
+    type: Literal["campaign.status"] = "campaign.status"
+    campaign_uuid: Id
+    status: Literal["start", "pause", "stop"]
+
+
+class SetCampaignActive(_Model):
+    type: Literal["campaign.active"] = "campaign.active"
+    campaign_uuid: Id
+    active: bool
+
+
+class DeleteCampaign(_Model):
+    type: Literal["campaign.delete"] = "campaign.delete"
+    campaign_uuid: Id
+
+
+ControlCommand = Annotated[
+    UpsertCampaign | SetCampaignStatus | SetCampaignActive | DeleteCampaign,
+    Field(discriminator="type"),
+]
+CONTROL = TypeAdapter[ControlCommand](ControlCommand)
+
+
+# ---- cdr topic -----------------------------------------------------------------------
+class CdrRecord(_Model):
+    """One finished call leg (seed 004 lead-report fields + switch facts)."""
+
+    cdr_uuid: str
+    campaign_uuid: str
+    campaign_name: str
+    lead_uuid: str
+    call_id: str
+    phone_number: str
+    status: str
+    hangup_cause: str
+    hangup_cause_q850: int
+    billsec: int
+    duration: int
+    waitsec: int
+    called_count: int
+    attempt: int
+    press_key: str
+    record_name: str
+    recording_url: str
+    start_stamp: str
+    answer_stamp: str
+    end_stamp: str
+    created_at: str
+    last_call_time: str
+    customer_id: str = ""
+    list_uuid: str = ""
+    list_name: str = ""
+    lead_name: str = ""
+    lead_code: str = ""
+    contract_number: str = ""
+    amd_result: str = ""
+    sip_term_status: str = ""
+    additional: dict[str, Any] = {}
+
+
+# ---- lead-events topic ---------------------------------------------------------------
+class LeadEventRecord(_Model):
+    lead_uuid: str
+    campaign_uuid: str
+    state: str
+    previous: str
+    reason: str
+    at: float
+    attempts: int
+    calls: int
+    ready_at: float = 0.0
+
+
+# ---- dlq topic -----------------------------------------------------------------------
+class DlqRecord(_Model):
+    """A rejected message: the reason and the original bytes (UTF-8, or base64)."""
+
+    reason: str
+    source_topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str
+    value_encoding: Literal["utf-8", "base64"]
+
+
+def dumps(model: BaseModel) -> bytes:
+    return orjson.dumps(model.model_dump(mode="json"))
+
+
+def loads(raw: bytes) -> Any:
+    """JSON → Python; raises orjson.JSONDecodeError (a ValueError) on malformed input."""
+    return orjson.loads(raw)
