@@ -4,8 +4,8 @@ A lead's params end up in the originate string, so every value is validated or e
 
 - numbers, caller ids, uuids, gateway/context/extension names must match strict patterns,
   else ``UnsafeDialValue`` (the call is refused, never "cleaned up" into another number);
-- every channel variable value is percent-encoded over UTF-8 with only ``A-Z a-z 0-9 - _ .``
-  left as is, so a value can contain no comma, brace, quote, space, ``$`` (no variable
+- every channel variable value is percent-encoded over UTF-8 with only ``A-Z a-z 0-9 - _ . ~``
+  left as is (an empty value is left out: FreeSWITCH drops ``name=`` anyway), so a value can contain no comma, brace, quote, space, ``$`` (no variable
   expansion), ``|`` or newline. Values made only of those safe characters (uuids, digits,
   names like ``autocall_voice_tts``) are therefore unchanged; free text (the rendered TTS
   script) arrives percent-encoded and the dialplan reads it with
@@ -28,7 +28,7 @@ _CALLER_ID = re.compile(r"\+?[0-9]{0,20}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _VAR_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_WHOLE = re.compile(r"originate \{[A-Za-z0-9_.%=,-]*\}[A-Za-z0-9_./@-]+ [A-Za-z0-9_.&()/@ -]+")
+_WHOLE = re.compile(r"originate \{[A-Za-z0-9_.~%=,-]*\}[A-Za-z0-9_./@-]+ [A-Za-z0-9_.&()/@ -]+")
 MAX_VALUE_BYTES = 8192
 
 
@@ -88,7 +88,9 @@ def originate_command(
         pairs += [("origination_caller_id_number", caller_id),
                   ("effective_caller_id_number", caller_id)]
     for name, value in variables.items():
-        pairs.append((_check(_VAR_NAME, name, "variable name"), value))
+        _check(_VAR_NAME, name, "variable name")
+        if value:
+            pairs.append((name, value))
     block = ",".join(f"{name}={escape_value(value)}" for name, value in pairs)
     endpoint = plan.endpoint.format(gateway=plan.gateway, number=destination)
     command = f"originate {{{block}}}{endpoint} {plan.target()}"

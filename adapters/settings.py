@@ -1,0 +1,44 @@
+"""One settings object for every role, from environment variables prefixed ``DIALER_``.
+
+Nested values are JSON (``DIALER_FS_NODES='[{"name":"fs1","host":"10.0.0.5"}]'``).
+Secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FsNode(BaseModel):
+    name: str = Field(default="fs1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    host: str = "127.0.0.1"
+    port: int = 8021
+    password: SecretStr = SecretStr("ClueCon")
+    max_sessions: int = Field(default=1000, ge=1)
+    cps: float = Field(default=30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIALER_", env_nested_delimiter="__")
+
+    bus: Literal["memory", "kafka"] = "memory"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = 3
+    topic_prefix: str = "autocall."
+    instance: str = Field(default="dialer", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Embedded mode starts the FreeSWITCH simulator and points fs_nodes at it.
+    simulator: bool = True
+    fs_nodes: list[FsNode] = Field(default_factory=lambda: [FsNode()])
+    gateway: str = Field(default="carrier", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    dialplan_extension: str = "autocall"
+    dialplan_context: str = "autocall"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    api_tokens: list[SecretStr] = Field(default_factory=lambda: [SecretStr("dev-token")])
+    data_dir: str = "./var"
+    webhook_secret: SecretStr = SecretStr("change-me")
+    drain_seconds: float = 30.0
+    log_level: str = "INFO"

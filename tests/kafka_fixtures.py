@@ -1,0 +1,64 @@
+"""Pytest plugin: a real Kafka broker for tests that ask for one.
+
+Fixtures:
+
+* ``kafka_bootstrap`` (session, ``str``): ``"127.0.0.1:<port>"`` of a real
+  single-node KRaft broker, started the first time a test requests it (tests
+  that do not need Kafka never pay for it) and stopped at session end. When
+  ``DIALER_TEST_KAFKA_BOOTSTRAP`` is set, that broker is used instead and no
+  process is started.
+* ``kafka_topic_prefix`` (function, ``str``): a unique ``t<8 hex>.`` prefix;
+  name every topic and consumer group of a test with it so tests never share
+  state on the session-wide broker.
+
+Tests that use ``kafka_bootstrap`` get the ``kafka`` marker automatically, so
+``pytest -m "not kafka"`` skips them all.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Final
+
+import pytest
+
+from tests.kafka_broker import KafkaBroker
+
+BOOTSTRAP_ENV: Final = "DIALER_TEST_KAFKA_BOOTSTRAP"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap address of the session's Kafka broker (started lazily)."""
+    external = os.environ.get(BOOTSTRAP_ENV, "").strip()
+    if external:
+        yield external
+        return
+    broker = KafkaBroker()
+    try:
+        broker.start()
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def kafka_topic_prefix() -> str:
+    """A per-test prefix for topic and group names, e.g. ``t1a2b3c4d.``."""
+    return f"t{uuid.uuid4().hex[:8]}."
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Declared in pyproject.toml; registered here too when the plugin is used elsewhere.
+    if not any(str(line).startswith("kafka:") for line in config.getini("markers")):
+        config.addinivalue_line(
+            "markers", "kafka: needs the real Kafka broker (started by the session fixture)"
+        )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)

@@ -1,0 +1,43 @@
+"""proto/ holds generated contracts: they must match the pydantic models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from proto import generate
+from proto import messages as m
+
+
+def test_schemas_and_asyncapi_match_the_models() -> None:
+    assert generate.drifted() == [], "run: python -m proto.generate"
+
+
+def test_asyncapi_names_every_topic_and_schema() -> None:
+    doc = json.loads((generate.HERE / "asyncapi.yaml").read_text(encoding="utf-8"))
+    assert doc["asyncapi"].startswith("3.")
+    assert set(doc["channels"]) == {"leads", "dnc", "control", "cdr", "lead-events", "dlq"}
+    for name in generate.SCHEMAS:
+        assert (generate.HERE / "schemas" / f"{name}.json").exists()
+
+
+def test_lead_import_refuses_unknown_fields_and_oversized_values() -> None:
+    with pytest.raises(ValidationError):
+        m.LeadImport.model_validate(
+            {"campaign_uuid": "c", "lead_uuid": "l", "phone_number": "0901234567", "x": 1}
+        )
+    with pytest.raises(ValidationError):
+        m.LeadImport.model_validate(
+            {"campaign_uuid": "c", "lead_uuid": "l", "phone_number": "0" * 5000}
+        )
+
+
+def test_control_command_is_a_discriminated_union() -> None:
+    cmd = m.CONTROL.validate_python(
+        {"type": "campaign.status", "campaign_uuid": "c", "status": "pause"}
+    )
+    assert isinstance(cmd, m.SetCampaignStatus)
+    with pytest.raises(ValidationError):
+        m.CONTROL.validate_python({"type": "campaign.explode", "campaign_uuid": "c"})
