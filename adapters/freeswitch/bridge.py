@@ -19,8 +19,10 @@ What greenswitch 0.0.19 lacks and this module adds (esl-protocol.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -197,9 +199,13 @@ class EslBridge:
 
     @staticmethod
     def _close_quietly(conn: _Inbound) -> None:
+        """Shut the socket down first: that wakes a greenlet blocked reading it (a bare
+        close() from the hub's callback does not), so the receive loop ends at once."""
         conn._run = False
         sock = getattr(conn, "sock", None)
         if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
     def _drain_inbox(self) -> None:
@@ -210,7 +216,7 @@ class EslBridge:
                 return
             if item is None:
                 if self._conn is not None:
-                    self._close_quietly(self._conn)
+                    gevent.spawn(self._close_quietly, self._conn)
                 continue
             gevent.spawn(self._run_command, *item)
 

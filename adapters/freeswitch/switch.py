@@ -254,7 +254,11 @@ class FreeSwitchPool:
             await bridge.submit(f"event plain {EVENTS}", self._timeout)
             await bridge.submit(f"filter variable_autocall_engine {self._instance}",
                                 self._timeout)
-            await bridge.submit("filter Event-Name BACKGROUND_JOB", self._timeout)
+            # Job results and DTMF carry no channel variables: let them through by name
+            # (matched to our calls by Job-UUID / Unique-ID), as well as avmd's beep.
+            for header, value in (("Event-Name", "BACKGROUND_JOB"), ("Event-Name", "DTMF"),
+                                  ("Event-Subclass", "avmd::beep")):
+                await bridge.submit(f"filter {header} {value}", self._timeout)
             await self._reconcile(name)
         except CallControlError as err:
             log.warning("node %s: setup after connect failed: %s", name, err)
