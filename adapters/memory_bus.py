@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from engine.ports import BusMessage
 
@@ -29,6 +29,11 @@ class MemoryBus:
 
     async def subscribe(self, topics: Sequence[str], group: str) -> MemorySubscription:
         return MemorySubscription(self, tuple(topics), group)
+
+    async def read(
+        self, topics: Sequence[str], start: Mapping[tuple[str, int], int]
+    ) -> MemoryReader:
+        return MemoryReader(self, {t: start.get((t, 0), 0) for t in topics})
 
     def messages(self, topic: str) -> list[BusMessage]:
         return list(self._logs[topic])
@@ -76,3 +81,14 @@ class MemorySubscription:
     async def close(self) -> None:
         self._closed = True
         self._bus._changed.set()
+
+
+class MemoryReader(MemorySubscription):
+    """``MemoryBus.read``: no group; positions start where the caller says (partition 0)."""
+
+    def __init__(self, bus: MemoryBus, positions: dict[str, int]) -> None:
+        super().__init__(bus, (), "")
+        self._positions = dict(positions)
+
+    async def commit(self, messages: Sequence[BusMessage]) -> None:
+        return None

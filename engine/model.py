@@ -93,12 +93,17 @@ class DayWindow:
 
 @dataclass(frozen=True, slots=True)
 class CallingPolicy:
-    """Rules beyond the seeds (vietnam.md): a daily cap per number and allowed hours.
+    """Rules beyond the seeds (vietnam.md): a cap per number and allowed hours.
 
-    ``max_calls_per_number_per_day`` 0 means no cap. ``allowed_start_s``/``allowed_end_s``
-    are seconds after local midnight and narrow (never widen) the weekday windows.
-    ``respect_national_dnc`` makes the global DNC list binding (it always is for adds by
-    phone; the flag exists so an advertising preset can say so explicitly).
+    ``max_calls_per_number_per_day`` (0 = no cap) counts call legs to one number over any
+    rolling 24 hours, from every campaign of this engine: Decree 91 says "one call per
+    number per 24 h", and a calendar-day count would allow 16:59 and 08:00 the next
+    morning. A rolling count is never looser than a calendar-day count with the same cap,
+    and counting every campaign's calls is the conservative reading for one advertiser.
+    ``allowed_start_s``/``allowed_end_s`` are seconds after local midnight and narrow
+    (never widen) the weekday windows. ``respect_national_dnc`` makes the global do-not-call
+    list by phone binding for this campaign; it is on by default and only a campaign that
+    is not advertising (an OTP a user asked for) should turn it off.
     """
 
     max_calls_per_number_per_day: int = 0
@@ -108,7 +113,8 @@ class CallingPolicy:
 
     @classmethod
     def advertising(cls) -> CallingPolicy:
-        """Decree 91/2020/NĐ-CP defaults: 08:00-17:00, one call per number per 24 h."""
+        """Decree 91/2020/NĐ-CP defaults: 08:00-17:00, one call per number per 24 h, and
+        the national do-not-call list."""
         return cls(max_calls_per_number_per_day=1, allowed_start_s=8 * 3600,
                    allowed_end_s=17 * 3600, respect_national_dnc=True)
 
@@ -137,9 +143,13 @@ class Campaign:
     mode_call: ModeCall = ModeCall.DIRECT
     network: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     call_timeout: int = 60
-    # weekday index (0 = Monday) → window; a weekday missing from the map never dials.
-    # ``None`` means no schedule was given: dial at any time.
+    # weekday index (0 = Monday) → window; a weekday missing from the map never dials, nor
+    # does one whose end is not after its start. ``None`` means no schedule: any weekday.
     schedules: Mapping[int, DayWindow] | None = None
+    # Seed 001 ``local_start_time``/``local_end_time`` ("08:00:00"), as seconds after local
+    # midnight (``windows.parse_local_time``): a daily window that narrows ``schedules``.
+    local_start_s: int = 0
+    local_end_s: int = 86_400
     time_zone: str = "Asia/Ho_Chi_Minh"
     priority_recall: PriorityRecall = PriorityRecall.NORMAL
     recall_status: frozenset[CallStatus] = frozenset()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,6 +37,17 @@ class Bus(Protocol):
     async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None: ...
 
     async def subscribe(self, topics: Sequence[str], group: str) -> Subscription: ...
+
+    async def read(
+        self, topics: Sequence[str], start: Mapping[tuple[str, int], int]
+    ) -> Subscription:
+        """Read every partition of ``topics`` without a consumer group.
+
+        ``start`` maps (topic, partition) to the next offset to read; a partition missing
+        from it is read from its beginning. ``commit`` on the result does nothing: the
+        caller stores its offsets itself (a materialised view keeps them in the same
+        transaction as the rows they produced, which makes it exactly-once).
+        """
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,15 +4,18 @@ Four classes of entries, each kept per network key (viettel, vina, …) so a car
 cap never blocks leads of another carrier:
 
 - continuations: serial mode's next number of a round already started; always first
-  (VICIdial's alt-number priority);
-- recalls: due at ``ready_at`` (schedule_recall "minute");
+  (VICIdial's alt-number priority), ready at once;
+- recalls: due at ``ready_at`` (schedule_recall "minute"; also any lead deferred by the
+  per-number cap);
 - after-pass recalls: released only when the campaign has no never-dialed lead left
-  (schedule_recall "after");
+  (schedule_recall "after"), and not before their ``ready_at``;
 - new leads, FIFO.
 
 ``priority_recall`` "recall" puts due recalls before new leads; "normal" takes the entry
-that became ready first. Entries are removed lazily: the owner validates what ``pop``
-returns (a lead skipped by DNC leaves a stale entry behind, which is simply dropped).
+that became ready first. Entries are removed lazily: each carries the lead's queue token
+and the owner drops what ``pop`` returns when the token is stale (a lead skipped by DNC
+leaves its entry behind). A popped entry that cannot be dialed yet goes back to the front
+of its class with ``unpop``, so waiting never costs a lead its place.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-Entry = tuple[float, int, str]  # (ready_at, seq, lead_uuid)
+Entry = tuple[float, int, int, str]  # (ready_at, seq, token, lead_uuid)
 
 
 class WorkClass(IntEnum):
@@ -33,50 +36,78 @@ class WorkClass(IntEnum):
     NEW = 3
 
 
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A popped entry: enough to validate it and to put it back where it was."""
+
+    work: WorkClass
+    key: str
+    entry: Entry
+
+    @property
+    def lead_uuid(self) -> str:
+        return self.entry[3]
+
+    @property
+    def token(self) -> int:
+        return self.entry[2]
+
+
 @dataclass(slots=True)
 class _Lane:
     continuation: deque[Entry] = field(default_factory=deque)
     recall: list[Entry] = field(default_factory=list)  # heap
-    after_pass: deque[Entry] = field(default_factory=deque)
+    after_pass: list[Entry] = field(default_factory=list)  # heap
     new: deque[Entry] = field(default_factory=deque)
-
-    def __len__(self) -> int:
-        return len(self.continuation) + len(self.recall) + len(self.after_pass) + len(self.new)
 
 
 class WorkQueue:
     def __init__(self) -> None:
         self._lanes: dict[str, _Lane] = {}
+        self._size = 0  # entries, stale ones included
 
     def __len__(self) -> int:
-        return sum(len(lane) for lane in self._lanes.values())
+        return self._size
 
-    def push(self, key: str, work: WorkClass, ready_at: float, seq: int, lead_uuid: str) -> None:
-        lane = self._lanes.setdefault(key, _Lane())
-        entry = (ready_at, seq, lead_uuid)
-        if work is WorkClass.CONTINUATION:
-            lane.continuation.append(entry)
-        elif work is WorkClass.RECALL:
+    def push(
+        self, key: str, work: WorkClass, ready_at: float, seq: int, token: int, lead_uuid: str
+    ) -> None:
+        self._put(key, work, (ready_at, seq, token, lead_uuid), front=False)
+
+    def unpop(self, ticket: Ticket) -> None:
+        """Put a popped entry back at the front of its class."""
+        self._put(ticket.key, ticket.work, ticket.entry, front=True)
+
+    def _put(self, key: str, work: WorkClass, entry: Entry, *, front: bool) -> None:
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane()
+        self._size += 1
+        if work is WorkClass.RECALL:
             heapq.heappush(lane.recall, entry)
         elif work is WorkClass.AFTER_PASS:
-            lane.after_pass.append(entry)
+            heapq.heappush(lane.after_pass, entry)
         else:
-            lane.new.append(entry)
+            line = lane.continuation if work is WorkClass.CONTINUATION else lane.new
+            if front:
+                line.appendleft(entry)
+            else:
+                line.append(entry)
 
     def _heads(
         self, now: float, first_pass_done: bool, key_open: Callable[[str], bool]
-    ) -> Iterator[tuple[WorkClass, float, int, str]]:
+    ) -> Iterator[tuple[WorkClass, str, Entry]]:
         for key, lane in self._lanes.items():
             if not key_open(key):
                 continue
             if lane.continuation:
-                yield WorkClass.CONTINUATION, lane.continuation[0][0], lane.continuation[0][1], key
+                yield WorkClass.CONTINUATION, key, lane.continuation[0]
             if lane.recall and lane.recall[0][0] <= now:
-                yield WorkClass.RECALL, lane.recall[0][0], lane.recall[0][1], key
-            if lane.after_pass and first_pass_done:
-                yield WorkClass.AFTER_PASS, lane.after_pass[0][0], lane.after_pass[0][1], key
+                yield WorkClass.RECALL, key, lane.recall[0]
+            if first_pass_done and lane.after_pass and lane.after_pass[0][0] <= now:
+                yield WorkClass.AFTER_PASS, key, lane.after_pass[0]
             if lane.new:
-                yield WorkClass.NEW, lane.new[0][0], lane.new[0][1], key
+                yield WorkClass.NEW, key, lane.new[0]
 
     def pop(
         self,
@@ -85,16 +116,19 @@ class WorkQueue:
         recall_first: bool,
         first_pass_done: bool,
         key_open: Callable[[str], bool],
-    ) -> str | None:
-        """Remove and return the next lead to try, or None when nothing is ready."""
-        best: tuple[tuple[float, ...], WorkClass, str] | None = None
-        for work, ready_at, seq, key in self._heads(now, first_pass_done, key_open):
+    ) -> Ticket | None:
+        """Remove and return the next entry to try, or None when nothing is ready."""
+        best: tuple[tuple[float, float, int], WorkClass, str] | None = None
+        for work, key, (ready_at, seq, _token, _lead) in self._heads(
+            now, first_pass_done, key_open
+        ):
             if work is WorkClass.CONTINUATION:
-                rank: tuple[float, ...] = (0, ready_at, seq)
+                band = 0
             elif recall_first:
-                rank = (1 if work is not WorkClass.NEW else 2, ready_at, seq)
+                band = 2 if work is WorkClass.NEW else 1
             else:
-                rank = (1, ready_at, seq)
+                band = 1
+            rank = (band, ready_at, seq)
             if best is None or rank < best[0]:
                 best = (rank, work, key)
         if best is None:
@@ -106,25 +140,30 @@ class WorkQueue:
         elif work is WorkClass.RECALL:
             entry = heapq.heappop(lane.recall)
         elif work is WorkClass.AFTER_PASS:
-            entry = lane.after_pass.popleft()
+            entry = heapq.heappop(lane.after_pass)
         else:
             entry = lane.new.popleft()
-        return entry[2]
+        self._size -= 1
+        return Ticket(work, key, entry)
 
-    def next_due(self, now: float) -> float | None:
-        """Earliest future recall time, for the owner's wake-up timer."""
-        due = [lane.recall[0][0] for lane in self._lanes.values() if lane.recall]
-        future = [t for t in due if t > now]
-        return min(future) if future else None
-
-    def has_ready(self, now: float, first_pass_done: bool) -> bool:
-        return any(True for _ in self._heads(now, first_pass_done, lambda _k: True))
+    def next_due(self, now: float, first_pass_done: bool) -> float | None:
+        """Earliest future time an entry becomes ready, for the owner's wake-up timer."""
+        due: float | None = None
+        for lane in self._lanes.values():
+            heads = [lane.recall[0][0]] if lane.recall else []
+            if first_pass_done and lane.after_pass:
+                heads.append(lane.after_pass[0][0])
+            for t in heads:
+                if t > now and (due is None or t < due):
+                    due = t
+        return due
 
     def drain(self) -> list[str]:
         """Remove everything (campaign deleted); returns the lead ids that were queued."""
         out: list[str] = []
         for lane in self._lanes.values():
             for entries in (lane.continuation, lane.recall, lane.after_pass, lane.new):
-                out.extend(e[2] for e in entries)
+                out.extend(e[3] for e in entries)
         self._lanes.clear()
+        self._size = 0
         return out

@@ -125,6 +125,8 @@ class CampaignSpec(_Open):
     priority_recall: Literal["normal", "recall", ""] = "normal"
     recall_status: list[RecallWord] | None = None
     callback_url: ShortText = ""
+    # Body format of the CDR webhook: the CDR record as on the topic, or seed 003's VBot form.
+    callback_format: Literal["seed", "vbot"] = "seed"
     enable_encrypt: bool = False
     caller_id: Annotated[str, StringConstraints(max_length=20, pattern=r"^\+?[0-9]*$")] = ""
     queue_code: ShortText = ""

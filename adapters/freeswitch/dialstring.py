@@ -4,8 +4,9 @@ A lead's params end up in the originate string, so every value is validated or e
 
 - numbers, caller ids, uuids, gateway/context/extension names must match strict patterns,
   else ``UnsafeDialValue`` (the call is refused, never "cleaned up" into another number);
-- every channel variable value is percent-encoded over UTF-8 with only ``A-Z a-z 0-9 - _ . ~``
-  left as is (an empty value is left out: FreeSWITCH drops ``name=`` anyway), so a value can contain no comma, brace, quote, space, ``$`` (no variable
+- every channel variable value is percent-encoded over UTF-8 with only
+  ``A-Z a-z 0-9 - _ . ~`` left as is (an empty value is left out: FreeSWITCH drops
+  ``name=`` anyway), so a value can contain no comma, brace, quote, space, ``$`` (no variable
   expansion), ``|`` or newline. Values made only of those safe characters (uuids, digits,
   names like ``autocall_voice_tts``) are therefore unchanged; free text (the rendered TTS
   script) arrives percent-encoded and the dialplan reads it with

@@ -4,20 +4,32 @@ Producer: idempotent, acks=all, so a publish that returned is durable on the bro
 Consumer: a consumer group with auto-commit off; ``commit`` stores, per partition, the
 offset after the last message the engine has taken, so a crash redelivers what was not
 taken and nothing that was (at-least-once; the engine dedupes by lead_uuid).
+Reader (``read``): no group; every partition of the topics is assigned and positioned at
+the offsets the caller stored itself (materialised views keep them with their rows).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from engine.errors import DialerError
 from engine.ports import BusMessage
 
 log = logging.getLogger(__name__)
+
+METADATA_WAIT_S = 15.0
+
+
+class MissingTopic(DialerError):
+    """``read`` was asked for a topic the broker does not know (after waiting for it)."""
+
+    retriable = True
 
 
 class KafkaBus:
@@ -88,6 +100,50 @@ class KafkaBus:
         return KafkaSubscription(consumer)
 
 
+    async def read(
+        self, topics: Sequence[str], start: Mapping[tuple[str, int], int]
+    ) -> KafkaReader:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+        )
+        await consumer.start()
+        try:
+            assigned = await _all_partitions(consumer, topics)
+            consumer.assign(assigned)
+            for tp in assigned:
+                offset = start.get((tp.topic, tp.partition))
+                if offset is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, offset)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return KafkaReader(consumer)
+
+
+async def _all_partitions(
+    consumer: AIOKafkaConsumer, topics: Sequence[str]
+) -> list[TopicPartition]:
+    """Every partition of ``topics``; waits for metadata (a topic created a moment ago)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + METADATA_WAIT_S
+    while True:
+        await consumer.topics()  # refreshes the cluster metadata
+        found = {t: consumer.partitions_for_topic(t) for t in topics}
+        missing = [t for t, parts in found.items() if not parts]
+        if not missing:
+            return [TopicPartition(t, p) for t, parts in found.items() for p in sorted(parts)]
+        if loop.time() > deadline:
+            raise MissingTopic(f"unknown topics: {', '.join(missing)}")
+        await asyncio.sleep(0.2)
+
+
 class KafkaSubscription:
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self._consumer = consumer
@@ -111,3 +167,10 @@ class KafkaSubscription:
 
     async def close(self) -> None:
         await self._consumer.stop()
+
+
+class KafkaReader(KafkaSubscription):
+    """A group-less reader: ``commit`` is a no-op, the caller stores its own offsets."""
+
+    async def commit(self, messages: Sequence[BusMessage]) -> None:
+        return None
