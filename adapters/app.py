@@ -1,0 +1,148 @@
+"""Process wiring: the one place that knows every adapter. The CLI builds an ``EngineApp``.
+
+Start order: bus → switch connections (after the simulator in embedded mode) → engine →
+record publisher → input consumer. Stop order (style.md §11): stop consuming, stop
+originating, let live calls finish within ``drain_seconds``, flush records, close ESL,
+close the bus, stop the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from adapters.clock import SystemClock
+from adapters.freeswitch import DialPlan, FreeSwitchPool, NodeConfig
+from adapters.fssim import FsSimulator, Scenario
+from adapters.kafka import KafkaBus
+from adapters.memory_bus import MemoryBus
+from adapters.publisher import RecordPublisher
+from adapters.settings import Settings
+from consumers.inputs import InputConsumer
+from engine.core import Dialer
+from engine.pacing import SwitchNode
+from engine.ports import Bus, Topics
+from engine.service import DialerService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    bus: Bus
+    topics: Topics
+    switch: FreeSwitchPool
+    dialer: Dialer
+    service: DialerService
+    publisher: RecordPublisher
+    inputs: InputConsumer
+    simulator: FsSimulator | None
+
+
+class EngineApp:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bus: Bus | None = None,
+        scenario: Scenario | None = None,
+        simulator_limits: dict[str, float] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self._bus = bus
+        self._scenario = scenario
+        self._sim_limits = simulator_limits or {}
+        self._parts: Parts | None = None
+        self._consumer_task: asyncio.Task[None] | None = None
+
+    @property
+    def parts(self) -> Parts:
+        if self._parts is None:
+            raise RuntimeError("EngineApp.start() was not awaited")
+        return self._parts
+
+    def _make_bus(self) -> Bus:
+        s = self.settings
+        if self._bus is not None:
+            return self._bus
+        if s.bus == "kafka":
+            return KafkaBus(s.kafka_bootstrap, topics=self.topics.all,
+                            partitions=s.kafka_partitions, client_id=s.instance)
+        return MemoryBus()
+
+    async def start(self) -> None:
+        s = self.settings
+        bus = self._make_bus()
+        await bus.start()
+        simulator: FsSimulator | None = None
+        nodes = s.fs_nodes
+        if s.simulator:
+            node = nodes[0]
+            simulator = FsSimulator(
+                scenario=self._scenario or Scenario(),
+                password=node.password.get_secret_value(),
+                host="127.0.0.1",
+                port=0,
+                max_sessions=int(self._sim_limits.get("max_sessions", node.max_sessions)),
+                sps=int(self._sim_limits.get("sps", max(node.cps * 2, 1000))),
+            )
+            await simulator.start()
+            nodes = [node.model_copy(update={"host": "127.0.0.1", "port": simulator.port})]
+        switch = FreeSwitchPool(
+            [NodeConfig(n.name, n.host, n.port, n.password.get_secret_value()) for n in nodes],
+            plan=DialPlan(gateway=s.gateway, extension=s.dialplan_extension,
+                          context=s.dialplan_context),
+            instance=s.instance,
+        )
+        await switch.start()
+        dialer = Dialer(
+            [SwitchNode(n.name, max_sessions=n.max_sessions, cps=n.cps) for n in nodes],
+            instance=s.instance,
+        )
+        publisher = RecordPublisher(bus, self.topics)
+        service = DialerService(dialer, switch, publisher, SystemClock())
+        switch.on_health = lambda name, ok: self._on_health(dialer, service, name, ok)
+        publisher.start()
+        inputs = InputConsumer(bus, self.topics, service.apply, group=f"{s.instance}-engine")
+        self._consumer_task = asyncio.get_running_loop().create_task(inputs.run(), name="inputs")
+        self._parts = Parts(bus, self.topics, switch, dialer, service, publisher, inputs,
+                            simulator)
+        log.info("engine started: bus=%s nodes=%d", s.bus, len(nodes))
+
+    @staticmethod
+    def _on_health(dialer: Dialer, service: DialerService, name: str, ok: bool) -> None:
+        node = dialer.pool.nodes.get(name)
+        if node is not None:
+            node.healthy = ok
+            service.kick()
+
+    async def stop(self) -> None:
+        p = self._parts
+        if p is None:
+            return
+        p.inputs.stop()
+        if self._consumer_task is not None:
+            await self._consumer_task
+        p.service.stop_originating()
+        await self.wait_for(lambda: p.service.live_calls() == 0, self.settings.drain_seconds)
+        p.service.step()  # flush the last records the core produced
+        await p.publisher.close()
+        await p.switch.close()
+        await p.bus.close()
+        if p.simulator is not None:
+            await p.simulator.stop()
+        self._parts = None
+
+    @staticmethod
+    async def wait_for(condition: object, seconds: float) -> bool:
+        """Wait on a condition with a deadline, woken by the loop, not a fixed sleep."""
+        check = condition if callable(condition) else (lambda: bool(condition))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not check():
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True

@@ -1,0 +1,162 @@
+"""The ``dialer`` command. One entrypoint owns the event loop (uvloop) and shutdown.
+
+- ``dialer up``: the embedded default: in-memory bus, the FreeSWITCH simulator, the engine,
+  the HTTP API on localhost. ``--demo N`` creates a demo campaign, imports N leads through
+  the bus, prints calls as they finish and a summary, then exits.
+- ``dialer engine``: the engine role for production (Kafka + real FreeSWITCH nodes, from
+  ``DIALER_*`` settings).
+- ``dialer fssim``: the FreeSWITCH ESL simulator on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+import uuid
+from collections import Counter
+
+import orjson
+import uvloop
+
+from adapters.app import EngineApp
+from adapters.fssim import Outcome, Scenario
+from adapters.logs import configure_logging
+from adapters.settings import Settings
+from engine.phone import mask
+from proto import messages as m
+
+DEMO_TEMPLATE = (
+    "Chào bạn {{ten}} vui lòng thanh toán khoản nợ {{due_amount}} trước ngày {{due_date}}"
+)
+DEMO_MIX = {
+    Outcome.ANSWERED: 0.55, Outcome.BUSY: 0.15, Outcome.NO_ANSWER: 0.15,
+    Outcome.UNREACHABLE: 0.07, Outcome.VOICEMAIL: 0.05, Outcome.REJECTED: 0.03,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dialer", description="Outbound autocall engine")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="embedded: memory bus + simulator + engine + HTTP API")
+    up.add_argument("--demo", type=int, default=0, metavar="N",
+                    help="dial N demo leads, print each call and a summary, then exit")
+    up.add_argument("--concurrency", type=int, default=10)
+    up.add_argument("--speed", type=float, default=20.0,
+                    help="simulated seconds per real second (demo calls are fast)")
+    up.add_argument("--seed", type=int, default=7)
+    sub.add_parser("engine", help="the engine role (settings from DIALER_* variables)")
+    sub.add_parser("fssim", help="run the FreeSWITCH ESL simulator (see `dialer fssim -h`)",
+                   add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fssim"]:
+        from adapters.fssim.__main__ import main as fssim_main
+
+        return fssim_main(argv[1:])
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level if args.cmd != "up" else "WARNING")
+    if args.cmd == "up":
+        return uvloop.run(_up(settings, args))
+    return uvloop.run(_engine(settings.model_copy(update={"simulator": False})))
+
+
+async def _until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _engine(settings: Settings) -> int:
+    app = EngineApp(settings)
+    await app.start()
+    try:
+        await _until_signal()
+    finally:
+        await app.stop()
+    return 0
+
+
+def _demo_numbers(n: int) -> list[str]:
+    prefixes = ("090", "091", "093", "096", "097", "098", "088", "086", "070", "081", "032")
+    return [f"{prefixes[i % len(prefixes)]}{1_000_000 + i * 7919 % 9_000_000:07d}"
+            for i in range(n)]
+
+
+async def _up(settings: Settings, args: argparse.Namespace) -> int:
+    scenario = Scenario(outcomes=DEMO_MIX, speed=args.speed, seed=args.seed,
+                        ring_time=(3.0, 15.0), talk_time=(8.0, 45.0))
+    app = EngineApp(settings, scenario=scenario)
+    await app.start()
+    try:
+        if not args.demo:
+            print(f"dialer up: engine running (bus=memory, simulator on "
+                  f"127.0.0.1:{app.parts.simulator.port if app.parts.simulator else '-'}). "
+                  "Ctrl-C to stop.", flush=True)
+            await _until_signal()
+            return 0
+        return await _demo(app, args)
+    finally:
+        await app.stop()
+
+
+async def _demo(app: EngineApp, args: argparse.Namespace) -> int:
+    p = app.parts
+    campaign_uuid = str(uuid.uuid4())
+    spec = m.CampaignSpec(
+        campaign_uuid=campaign_uuid, campaign_name="Demo nhắc nợ", status="start",
+        concurrent_call=args.concurrency, template_text=DEMO_TEMPLATE, call_timeout=30,
+    )
+    cdrs = await p.bus.subscribe([p.topics.cdr], group=f"demo-{campaign_uuid}")
+    await p.bus.publish(p.topics.control, m.dumps(m.UpsertCampaign(campaign=spec)),
+                        key=campaign_uuid.encode())
+    await app.wait_for(lambda: campaign_uuid in p.dialer.campaigns, 10)
+    for i, number in enumerate(_demo_numbers(args.demo)):
+        lead = m.LeadImport(
+            campaign_uuid=campaign_uuid, lead_uuid=str(uuid.uuid4()), phone_number=number,
+            param={"ten": f"Khách hàng {i + 1}", "due_amount": str(1_500_000 + 250_000 * i),
+                   "due_date": "30/01/2027"},
+        )
+        await p.bus.publish(p.topics.leads, m.dumps(lead), key=campaign_uuid.encode())
+    print(f"Demo campaign {campaign_uuid}: {args.demo} leads, concurrent_call "
+          f"{args.concurrency}, simulator speed x{args.speed:g}\n", flush=True)
+    started = time.monotonic()
+    seen: Counter[str] = Counter()
+    totals = Counter[str]()
+    while sum(seen.values()) < args.demo:
+        for msg in await cdrs.fetch(max_wait=1.0):
+            cdr = orjson.loads(msg.value)
+            seen[cdr["status"]] += 1
+            totals["billsec"] += cdr["billsec"]
+            totals["duration"] += cdr["duration"]
+            print(f"  {cdr['end_stamp'] or cdr['start_stamp']}  {mask(cdr['phone_number'])}  "
+                  f"{cdr['status']:<13} billsec={cdr['billsec']:<3} {cdr['hangup_cause']}",
+                  flush=True)
+        if time.monotonic() - started > 600:
+            print("demo: timed out waiting for CDRs", file=sys.stderr)
+            return 1
+    await cdrs.close()
+    sim = p.simulator
+    print("\nSummary")
+    print(f"  calls: {sum(seen.values())} in {time.monotonic() - started:.1f} s")
+    for status, n in seen.most_common():
+        print(f"  {status:<14} {n}")
+    print(f"  total billsec {totals['billsec']}, total duration {totals['duration']}")
+    if sim is not None:
+        print(f"  peak live channels on the switch: {sim.max_live_channels} "
+              f"(concurrent_call {args.concurrency})")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
