@@ -33,7 +33,14 @@ class MemoryBus:
     async def read(
         self, topics: Sequence[str], start: Mapping[tuple[str, int], int]
     ) -> MemoryReader:
-        return MemoryReader(self, {t: start.get((t, 0), 0) for t in topics})
+        # A stored offset past the end of the log is from an earlier process (this bus
+        # starts empty each time): read from the beginning, as Kafka does for an offset
+        # out of range with auto_offset_reset="earliest".
+        positions = {}
+        for t in topics:
+            offset = start.get((t, 0), 0)
+            positions[t] = offset if offset <= len(self._logs[t]) else 0
+        return MemoryReader(self, positions)
 
     def messages(self, topic: str) -> list[BusMessage]:
         return list(self._logs[topic])

@@ -116,6 +116,7 @@ class EslBridge:
         )
         self._wakeup: Any = None
         self._wakeup_ready = threading.Event()
+        self._stopping: Any = None  # a gevent Event, made in the bridge thread
         self._thread: threading.Thread | None = None
         self._running = False
         self._conn: _Inbound | None = None
@@ -161,6 +162,7 @@ class EslBridge:
 
     # ---- gevent side (this thread only) ------------------------------------------------
     def _thread_main(self) -> None:
+        self._stopping = gevent.event.Event()
         hub = gevent.get_hub()
         self._wakeup = hub.loop.async_()
         self._wakeup.start(self._drain_inbox)
@@ -174,6 +176,7 @@ class EslBridge:
         while self._running:
             conn = _Inbound(self.host, self.port, self._password, self._connect_timeout,
                             on_event=lambda ev: self._to_loop(self._on_event, ev))
+            self._conn = conn
             try:
                 with gevent.Timeout(self._connect_timeout, NotConnected("connect watchdog")):
                     conn.connect()
@@ -181,11 +184,11 @@ class EslBridge:
                 log.warning("%s: connect failed (%s); retry in %.2fs", self._name,
                             type(err).__name__, delay)
                 self._close_quietly(conn)
-                gevent.sleep(delay)
+                self._conn = None
+                self._stopping.wait(delay)  # backoff, cut short by stop()
                 delay = min(delay * 2, self._backoff[1])
                 continue
             delay = self._backoff[0]
-            self._conn = conn
             self.connected = True
             self.connects += 1
             self._to_loop(self._on_connected)
@@ -215,6 +218,7 @@ class EslBridge:
             except queue.Empty:
                 return
             if item is None:
+                self._stopping.set()
                 if self._conn is not None:
                     gevent.spawn(self._close_quietly, self._conn)
                 continue
@@ -222,7 +226,7 @@ class EslBridge:
 
     def _run_command(self, command: str, future: asyncio.Future[Reply]) -> None:
         conn = self._conn
-        if conn is None or not conn.connected:
+        if conn is None or not self.connected:
             self._to_loop(_settle, future, None, NotConnected(f"{self._name}: not connected"))
             return
         try:

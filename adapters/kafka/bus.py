@@ -113,35 +113,44 @@ class KafkaBus:
         )
         await consumer.start()
         try:
-            assigned = await _all_partitions(consumer, topics)
+            assigned = await _all_partitions(self._bootstrap, topics)
             consumer.assign(assigned)
+            fresh = []
             for tp in assigned:
                 offset = start.get((tp.topic, tp.partition))
                 if offset is None:
-                    await consumer.seek_to_beginning(tp)
+                    fresh.append(tp)
                 else:
                     consumer.seek(tp, offset)
+            if fresh:  # one call: each call waits for its own offset lookup
+                await consumer.seek_to_beginning(*fresh)
         except BaseException:
             await consumer.stop()
             raise
         return KafkaReader(consumer)
 
 
-async def _all_partitions(
-    consumer: AIOKafkaConsumer, topics: Sequence[str]
-) -> list[TopicPartition]:
+async def _all_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
     """Every partition of ``topics``; waits for metadata (a topic created a moment ago)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + METADATA_WAIT_S
-    while True:
-        await consumer.topics()  # refreshes the cluster metadata
-        found = {t: consumer.partitions_for_topic(t) for t in topics}
-        missing = [t for t, parts in found.items() if not parts]
-        if not missing:
-            return [TopicPartition(t, p) for t, parts in found.items() for p in sorted(parts)]
-        if loop.time() > deadline:
-            raise MissingTopic(f"unknown topics: {', '.join(missing)}")
-        await asyncio.sleep(0.2)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="dialer-reader")
+    await admin.start()
+    try:
+        while True:
+            found: dict[str, list[int]] = {
+                str(t["topic"]): sorted(int(p["partition"]) for p in t["partitions"])
+                for t in await admin.describe_topics(list(topics))
+                if t["error_code"] == 0
+            }
+            missing = [t for t in topics if not found.get(t)]
+            if not missing:
+                return [TopicPartition(t, p) for t in topics for p in found[t]]
+            if loop.time() > deadline:
+                raise MissingTopic(f"unknown topics: {', '.join(missing)}")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
 
 
 class KafkaSubscription:

@@ -1,0 +1,318 @@
+"""CDR webhooks: POST every CDR of a campaign that has a callback_url.
+
+A separate consumer of the cdr topic with its own group, so a slow or failing receiver can
+only delay other webhooks, never the engine (which publishes CDRs and moves on).
+
+Delivery:
+- body: the CDR record as on the topic (``callback_format`` "seed"), or seed 003's VBot
+  call-history object ("vbot", status codes in ``VBOT_STATUS``);
+- headers: ``X-Autocall-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` with the
+  deployment's secret, and ``Idempotency-Key: <cdr_uuid>``: delivery is at-least-once (a
+  restart re-sends what was not acknowledged), so receivers dedupe on it;
+- retries: connection errors, timeouts, 408, 425, 429 and 5xx are retried up to
+  ``max_attempts`` with exponential backoff (``base_delay_s`` · 2^(n-1), capped at
+  ``max_delay_s``) and equal jitter; another status (4xx, 3xx) is final at once;
+- after the last attempt a DlqRecord (reason + the original CDR bytes) goes to the dlq
+  topic, keyed as the CDR.
+
+Isolation and order: at most ``per_campaign`` requests in flight per campaign (one slow
+receiver holds its own slots only) and ``max_in_flight`` CDRs in flight overall (beyond
+that, reading pauses). A waiting retry holds no slot. CDRs of one campaign may arrive out
+of order; receivers order by start_stamp.
+
+Offsets: a partition's offset is committed up to its oldest CDR still in flight, so a
+crash re-sends only unfinished deliveries. A CDR whose dead-letter write failed stays
+uncommitted (the partition's commits stall, the process goes on) and is re-sent after a
+restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+from pydantic import ValidationError
+from yarl import URL
+
+from consumers.inputs import dlq_record
+from consumers.reports.campaigns import CallbackTarget
+from consumers.reports.view import PublishFailed, publish
+from engine.ports import Bus, BusMessage, Subscription, Topics
+from proto import messages as m
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Autocall-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+RETRIABLE_STATUS = frozenset({408, 425, 429})
+
+# Seed 003 call-history status codes, by CDR status.
+VBOT_STATUS: Mapping[str, int] = {
+    "answered": 200, "voicemail": 200, "no_answer": 2, "not_available": 2, "busy": 3,
+    "phone_block": 3, "cancel": 4, "invalid": 101, "congestion": 100, "failed": 104,
+}
+VBOT_DISPOSITION: Mapping[str, str] = {
+    "answered": "ANSWER", "voicemail": "ANSWER", "no_answer": "NOANSWER",
+    "not_available": "CHANUNAVAIL", "busy": "BUSY", "phone_block": "BUSY",
+    "cancel": "CANCEL", "invalid": "CHANUNAVAIL", "congestion": "CONGESTION",
+    "failed": "CHANUNAVAIL",
+}
+
+
+class CallbackDirectory(Protocol):
+    """Where each campaign's CDRs go (``consumers.reports.CampaignView`` is one)."""
+
+    @property
+    def ready(self) -> asyncio.Event: ...
+
+    async def callback(self, campaign_uuid: str) -> CallbackTarget | None: ...
+
+
+def vbot_body(cdr: m.CdrRecord, target: CallbackTarget) -> dict[str, Any]:
+    extra = cdr.additional
+    return {
+        "campaign_id": cdr.campaign_uuid,
+        "create_at": cdr.start_stamp,
+        "hotline": target.hotline,
+        "phone": cdr.phone_number,
+        "name": cdr.lead_name or str(extra.get("name") or ""),
+        "description": str(extra.get("description") or ""),
+        "status": VBOT_STATUS.get(cdr.status, 104),
+        "time_call": cdr.billsec,
+        "postage": 0.0,
+        "service_charge": 0.0,
+        "action_log": cdr.press_key,
+        "event_data": "autocall",
+        "disposition": VBOT_DISPOSITION.get(cdr.status, "CHANUNAVAIL"),
+        "cdr_uuid": cdr.cdr_uuid,
+    }
+
+
+def render(cdr: m.CdrRecord, target: CallbackTarget) -> bytes:
+    if target.format == "vbot":
+        return orjson.dumps(vbot_body(cdr, target))
+    return m.dumps(cdr)
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    retriable: bool
+    reason: str
+
+
+class OffsetTracker:
+    """Per partition: the offsets in flight, and the next offset after all taken ones."""
+
+    def __init__(self) -> None:
+        self._in_flight: dict[tuple[str, int], set[int]] = defaultdict(set)
+        self._taken: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
+
+    def begin(self, msg: BusMessage) -> None:
+        tp = (msg.topic, msg.partition)
+        self._in_flight[tp].add(msg.offset)
+        self._taken[tp] = max(self._taken.get(tp, 0), msg.offset + 1)
+
+    def done(self, msg: BusMessage) -> None:
+        self._in_flight[(msg.topic, msg.partition)].discard(msg.offset)
+
+    def to_commit(self) -> list[BusMessage]:
+        """One marker per partition whose committable offset moved (commit is inclusive)."""
+        out = []
+        for tp, taken in self._taken.items():
+            pending = self._in_flight.get(tp)
+            upto = min(pending) if pending else taken
+            if upto > self._committed.get(tp, 0):
+                self._committed[tp] = upto
+                out.append(BusMessage(tp[0], tp[1], upto - 1, None, b""))
+        return out
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        bus: Bus,
+        topics: Topics,
+        directory: CallbackDirectory,
+        secret: bytes | str,
+        *,
+        group: str = "dialer-webhooks",
+        max_attempts: int = 6,
+        base_delay_s: float = 0.5,
+        max_delay_s: float = 60.0,
+        timeout_s: float = 10.0,
+        per_campaign: int = 4,
+        max_in_flight: int = 10_000,
+        poll_s: float = 0.5,
+        session: aiohttp.ClientSession | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._bus = bus
+        self._topics = topics
+        self._directory = directory
+        self._secret = secret.encode() if isinstance(secret, str) else secret
+        self._group = group
+        self._max_attempts = max(1, max_attempts)
+        self._base_delay_s = base_delay_s
+        self._max_delay_s = max_delay_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._per_campaign = per_campaign
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._poll_s = poll_s
+        self._session = session
+        self._own_session = session is None
+        self._rng = rng or random.Random()
+        self._campaign_slots: dict[str, asyncio.Semaphore] = {}
+        self._tracker = OffsetTracker()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.delivered = 0
+        self.dead_lettered = 0
+        self.skipped = 0
+        self.attempts = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        self._stopping.clear()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="webhooks")
+
+    async def stop(self) -> None:
+        """Stop reading; unfinished deliveries are abandoned uncommitted (re-sent later)."""
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _run(self) -> None:
+        # Campaigns must be known before their CDRs are judged (else a CDR read during
+        # the view's catch-up would be skipped as "no callback_url").
+        await self._directory.ready.wait()
+        sub = await self._bus.subscribe([self._topics.cdr], self._group)
+        try:
+            while not self._stopping.is_set():
+                for msg in await sub.fetch(max_wait=self._poll_s):
+                    await self._slots.acquire()
+                    self._tracker.begin(msg)
+                    task = asyncio.get_running_loop().create_task(self._deliver(msg))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                await self._commit(sub)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._commit(sub)
+            await sub.close()
+
+    async def _commit(self, sub: Subscription) -> None:
+        markers = self._tracker.to_commit()
+        if markers:
+            await sub.commit(markers)
+
+    # ---- one CDR -----------------------------------------------------------------------
+    async def _deliver(self, msg: BusMessage) -> None:
+        settled = False
+        try:
+            settled = await self._deliver_one(msg)
+        except Exception:  # task boundary: the CDR stays uncommitted, re-sent after restart
+            log.exception("webhook delivery crashed")
+        finally:
+            self._slots.release()
+            if settled:
+                self._tracker.done(msg)
+
+    async def _deliver_one(self, msg: BusMessage) -> bool:
+        """True once the CDR is settled: delivered, skipped or dead-lettered."""
+        try:
+            cdr = m.CdrRecord.model_validate_json(msg.value)
+        except ValidationError:
+            self.skipped += 1
+            return True
+        target = await self._directory.callback(cdr.campaign_uuid)
+        if target is None:
+            self.skipped += 1
+            return True
+        body = render(cdr, target)
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(self._secret, body),
+            IDEMPOTENCY_HEADER: cdr.cdr_uuid,
+            "User-Agent": "autocall-dialer-webhooks",
+        }
+        slots = self._campaign_slots.setdefault(
+            cdr.campaign_uuid, asyncio.Semaphore(self._per_campaign)
+        )
+        outcome = Outcome(False, False, "not attempted")
+        attempt = 0
+        while attempt < self._max_attempts:
+            attempt += 1
+            async with slots:
+                outcome = await self._post(target.url, body, headers)
+            if outcome.ok:
+                self.delivered += 1
+                return True
+            if not outcome.retriable or attempt == self._max_attempts:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._backoff(attempt))
+            if self._stopping.is_set():
+                return False
+        return await self._dead_letter(msg, target, outcome, attempt)
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self._max_delay_s, self._base_delay_s * 2.0 ** (attempt - 1))
+        return delay / 2 + self._rng.uniform(0, delay / 2)
+
+    async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
+        assert self._session is not None
+        self.attempts += 1
+        try:
+            async with self._session.post(url, data=body, headers=dict(headers),
+                                          timeout=self._timeout,
+                                          allow_redirects=False) as resp:
+                await resp.content.read(65_536)
+                if 200 <= resp.status < 300:
+                    return Outcome(True, False, "")
+                retriable = resp.status >= 500 or resp.status in RETRIABLE_STATUS
+                return Outcome(False, retriable, f"HTTP {resp.status}")
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            return Outcome(False, True, type(err).__name__)
+
+    async def _dead_letter(
+        self, msg: BusMessage, target: CallbackTarget, outcome: Outcome, attempts: int
+    ) -> bool:
+        # The host only: a callback URL may carry a token in its path or query.
+        host = URL(target.url).host or "?"
+        reason = f"webhook to {host} failed after {attempts} attempt(s): {outcome.reason}"
+        log.warning("webhook dead-lettered cdr offset=%d: %s", msg.offset, reason)
+        try:
+            await publish(self._bus, self._topics.dlq, dlq_record(msg, reason), msg.key)
+        except PublishFailed as err:
+            log.error("dead-letter write failed (%s); the CDR stays uncommitted",
+                      type(err).__name__)
+            return False
+        self.dead_lettered += 1
+        return True
