@@ -9,12 +9,17 @@ close the bus, stop the simulator.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass
+from typing import Any
 
 from adapters.clock import SystemClock
 from adapters.freeswitch import DialPlan, FreeSwitchPool, NodeConfig
 from adapters.fssim import FsSimulator, Scenario
+from adapters.http.stack import ApiStack
 from adapters.kafka import KafkaBus
 from adapters.memory_bus import MemoryBus
 from adapters.publisher import RecordPublisher
@@ -38,6 +43,7 @@ class Parts:
     publisher: RecordPublisher
     inputs: InputConsumer
     simulator: FsSimulator | None
+    api: ApiStack | None = None
 
 
 class EngineApp:
@@ -48,6 +54,7 @@ class EngineApp:
         bus: Bus | None = None,
         scenario: Scenario | None = None,
         simulator_limits: dict[str, float] | None = None,
+        api: bool = False,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
@@ -56,6 +63,8 @@ class EngineApp:
         self._sim_limits = simulator_limits or {}
         self._parts: Parts | None = None
         self._consumer_task: asyncio.Task[None] | None = None
+        self._with_api = api
+        self._temp_dir: str | None = None
 
     @property
     def parts(self) -> Parts:
@@ -109,7 +118,31 @@ class EngineApp:
         self._consumer_task = asyncio.get_running_loop().create_task(inputs.run(), name="inputs")
         self._parts = Parts(bus, self.topics, switch, dialer, service, publisher, inputs,
                             simulator)
+        if self._with_api:
+            self._parts.api = await self._start_api(bus, dialer)
         log.info("engine started: bus=%s nodes=%d", s.bus, len(nodes))
+
+    async def _start_api(self, bus: Bus, dialer: Dialer) -> ApiStack:
+        """The seed API in the same process. Its SQLite views follow the bus: with the
+        in-memory bus (which starts empty) they live in a fresh temporary directory."""
+        s = self.settings
+        data_dir = s.data_dir
+        if s.bus == "memory":
+            self._temp_dir = data_dir = tempfile.mkdtemp(prefix="dialer-")
+        clock = SystemClock()
+
+        def explain(lead_uuid: str) -> dict[str, Any] | None:
+            found = dialer.explain(lead_uuid, clock.now())
+            return dataclasses.asdict(found) if found is not None else None
+
+        api = ApiStack(
+            bus, self.topics, data_dir=data_dir,
+            tokens=[t.get_secret_value() for t in s.api_tokens],
+            webhook_secret=s.webhook_secret.get_secret_value(),
+            host=s.http_host, port=s.http_port, explain=explain,
+        )
+        await api.start()
+        return api
 
     @staticmethod
     def _on_health(dialer: Dialer, service: DialerService, name: str, ok: bool) -> None:
@@ -122,6 +155,8 @@ class EngineApp:
         p = self._parts
         if p is None:
             return
+        if p.api is not None:
+            await p.api.stop()
         p.inputs.stop()
         if self._consumer_task is not None:
             await self._consumer_task
@@ -133,6 +168,8 @@ class EngineApp:
         await p.bus.close()
         if p.simulator is not None:
             await p.simulator.stop()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
         self._parts = None
 
     @staticmethod

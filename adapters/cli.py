@@ -16,9 +16,10 @@ import contextlib
 import signal
 import sys
 import time
-import uuid
 from collections import Counter
+from typing import Any
 
+import aiohttp
 import orjson
 import uvloop
 
@@ -27,7 +28,7 @@ from adapters.fssim import Outcome, Scenario
 from adapters.logs import configure_logging
 from adapters.settings import Settings
 from engine.phone import mask
-from proto import messages as m
+from engine.ports import Subscription
 
 DEMO_TEMPLATE = (
     "Chào bạn {{ten}} vui lòng thanh toán khoản nợ {{due_amount}} trước ngày {{due_date}}"
@@ -95,13 +96,17 @@ def _demo_numbers(n: int) -> list[str]:
 async def _up(settings: Settings, args: argparse.Namespace) -> int:
     scenario = Scenario(outcomes=DEMO_MIX, speed=args.speed, seed=args.seed,
                         ring_time=(3.0, 15.0), talk_time=(8.0, 45.0))
-    app = EngineApp(settings, scenario=scenario)
+    app = EngineApp(settings, scenario=scenario, api=True)
     await app.start()
     try:
+        p = app.parts
+        sim_port = p.simulator.port if p.simulator else "-"
+        api_url = p.api.url if p.api else "-"
+        print(f"dialer up: engine running (bus={settings.bus}, FreeSWITCH simulator on "
+              f"127.0.0.1:{sim_port}, seed API on {api_url}, bearer token from "
+              "DIALER_API_TOKENS).", flush=True)
         if not args.demo:
-            print(f"dialer up: engine running (bus=memory, simulator on "
-                  f"127.0.0.1:{app.parts.simulator.port if app.parts.simulator else '-'}). "
-                  "Ctrl-C to stop.", flush=True)
+            print("Ctrl-C to stop.", flush=True)
             await _until_signal()
             return 0
         return await _demo(app, args)
@@ -110,51 +115,90 @@ async def _up(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(app: EngineApp, args: argparse.Namespace) -> int:
+    """The seed 000/001 flow over the HTTP API, as a customer's integration would do it:
+    create a campaign, import leads, run it, then read the v1 report."""
     p = app.parts
-    campaign_uuid = str(uuid.uuid4())
-    spec = m.CampaignSpec(
-        campaign_uuid=campaign_uuid, campaign_name="Demo nhắc nợ", status="start",
-        concurrent_call=args.concurrency, template_text=DEMO_TEMPLATE, call_timeout=30,
-    )
-    cdrs = await p.bus.subscribe([p.topics.cdr], group=f"demo-{campaign_uuid}")
-    await p.bus.publish(p.topics.control, m.dumps(m.UpsertCampaign(campaign=spec)),
-                        key=campaign_uuid.encode())
-    await app.wait_for(lambda: campaign_uuid in p.dialer.campaigns, 10)
-    for i, number in enumerate(_demo_numbers(args.demo)):
-        lead = m.LeadImport(
-            campaign_uuid=campaign_uuid, lead_uuid=str(uuid.uuid4()), phone_number=number,
-            param={"ten": f"Khách hàng {i + 1}", "due_amount": str(1_500_000 + 250_000 * i),
-                   "due_date": "30/01/2027"},
-        )
-        await p.bus.publish(p.topics.leads, m.dumps(lead), key=campaign_uuid.encode())
-    print(f"Demo campaign {campaign_uuid}: {args.demo} leads, concurrent_call "
-          f"{args.concurrency}, simulator speed x{args.speed:g}\n", flush=True)
-    started = time.monotonic()
-    seen: Counter[str] = Counter()
-    totals = Counter[str]()
-    while sum(seen.values()) < args.demo:
-        for msg in await cdrs.fetch(max_wait=1.0):
-            cdr = orjson.loads(msg.value)
-            seen[cdr["status"]] += 1
-            totals["billsec"] += cdr["billsec"]
-            totals["duration"] += cdr["duration"]
-            print(f"  {cdr['end_stamp'] or cdr['start_stamp']}  {mask(cdr['phone_number'])}  "
-                  f"{cdr['status']:<13} billsec={cdr['billsec']:<3} {cdr['hangup_cause']}",
-                  flush=True)
-        if time.monotonic() - started > 600:
-            print("demo: timed out waiting for CDRs", file=sys.stderr)
+    assert p.api is not None
+    token = app.settings.api_tokens[0].get_secret_value()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(p.api.url, headers=headers) as http:
+        created = await _post(http, "/v3/campaign", {
+            "campaign_name": "Demo nhắc nợ", "type": "autocall",
+            "type_autocall": "autocall_voice_tts", "concurrent_call": args.concurrency,
+            "template_text": DEMO_TEMPLATE, "call_timeout": 30,
+        })
+        campaign_uuid = str(created["campaign_uuid"])
+        cdrs = await p.bus.subscribe([p.topics.cdr], group=f"demo-{campaign_uuid}")
+        for i, number in enumerate(_demo_numbers(args.demo)):
+            await _post(http, "/v3/autocall/import", {
+                "campaign_uuid": campaign_uuid, "phone_number": number,
+                "param": {"ten": f"Khách hàng {i + 1}", "due_amount": str(1_500_000 + 250_000 * i),
+                          "due_date": "30/01/2027"},
+            })
+        await _post(http, f"/v1/campaign/{campaign_uuid}/run/start", {})
+        print(f"Demo campaign {campaign_uuid}: {args.demo} leads imported through "
+              f"POST /v3/autocall/import, concurrent_call {args.concurrency}, simulator speed "
+              f"x{args.speed:g}\n", flush=True)
+        started = time.monotonic()
+        seen = await _print_cdrs(cdrs, args.demo)
+        if seen is None:
             return 1
-    await cdrs.close()
+        report = await _report(app, http, campaign_uuid, args.demo)
     sim = p.simulator
     print("\nSummary")
     print(f"  calls: {sum(seen.values())} in {time.monotonic() - started:.1f} s")
     for status, n in seen.most_common():
         print(f"  {status:<14} {n}")
-    print(f"  total billsec {totals['billsec']}, total duration {totals['duration']}")
     if sim is not None:
         print(f"  peak live channels on the switch: {sim.max_live_channels} "
               f"(concurrent_call {args.concurrency})")
+    print(f"\nGET /v1/autocall/report?campaign_uuid={campaign_uuid}\n"
+          f"{orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()}")
     return 0
+
+
+async def _post(http: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with http.post(path, json=body) as resp:
+        data: dict[str, Any] = await resp.json()
+        if resp.status != 200:
+            raise SystemExit(f"{path}: HTTP {resp.status} {data}")
+        return data
+
+
+async def _print_cdrs(cdrs: Subscription, expected: int) -> Counter[str] | None:
+    seen: Counter[str] = Counter()
+    deadline = time.monotonic() + 600
+    while sum(seen.values()) < expected:
+        for msg in await cdrs.fetch(max_wait=1.0):
+            cdr = orjson.loads(msg.value)
+            seen[cdr["status"]] += 1
+            print(f"  {cdr['end_stamp'] or cdr['start_stamp']}  {mask(cdr['phone_number'])}  "
+                  f"{cdr['status']:<13} billsec={cdr['billsec']:<3} {cdr['hangup_cause']}",
+                  flush=True)
+        if time.monotonic() > deadline:
+            print("demo: timed out waiting for CDRs", file=sys.stderr)
+            return None
+    await cdrs.close()
+    return seen
+
+
+async def _report(app: EngineApp, http: aiohttp.ClientSession, campaign_uuid: str,
+                  calls: int) -> dict[str, Any]:
+    """The v1 report once the aggregator has caught up with every call."""
+    report: dict[str, Any] = {}
+
+    async def fetch() -> bool:
+        nonlocal report
+        async with http.get("/v1/autocall/report",
+                            params={"campaign_uuid": campaign_uuid}) as resp:
+            report = await resp.json()
+        return int(report.get("data", {}).get("total_calls", 0)) >= calls
+
+    deadline = time.monotonic() + 30
+    # The aggregator is another consumer of the cdr topic: poll its view, with a deadline.
+    while not await fetch() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    return report
 
 
 if __name__ == "__main__":

@@ -125,4 +125,5 @@ def test_readme_run_command_shows_calls_and_a_summary() -> None:
     assert "Summary" in out.stdout
     assert "calls: 12" in out.stdout
     assert "peak live channels on the switch:" in out.stdout
+    assert '"total_calls": 12' in out.stdout, "the v1 report counted every call"
     assert "0901" not in out.stdout.replace("090****", ""), "numbers are masked"
