@@ -114,7 +114,8 @@ class EngineApp:
         service = DialerService(dialer, switch, publisher, SystemClock())
         switch.on_health = lambda name, ok: self._on_health(dialer, service, name, ok)
         publisher.start()
-        inputs = InputConsumer(bus, self.topics, service.apply, group=f"{s.instance}-engine")
+        inputs = InputConsumer(bus, self.topics, service.apply, group=f"{s.instance}-engine",
+                               park_seconds=s.park_seconds)
         self._consumer_task = asyncio.get_running_loop().create_task(inputs.run(), name="inputs")
         self._parts = Parts(bus, self.topics, switch, dialer, service, publisher, inputs,
                             simulator)

@@ -41,4 +41,6 @@ class Settings(BaseSettings):
     data_dir: str = "./var"
     webhook_secret: SecretStr = SecretStr("change-me")
     drain_seconds: float = 30.0
+    # How long a lead may wait for its campaign's upsert before it is dead-lettered.
+    park_seconds: float = 30.0
     log_level: str = "INFO"

@@ -2,8 +2,15 @@
 
 Per message: decode JSON, validate with pydantic, convert, apply to the engine. A message
 that fails any step becomes one DLQ record with the reason and the original bytes, and the
-partition goes on. Offsets are committed after the whole batch was taken by the engine
-(applied, or dead-lettered with the DLQ write acknowledged), never before.
+partition goes on. Offsets are committed only past messages the engine has taken (applied,
+or dead-lettered with the DLQ write acknowledged), never before.
+
+Kafka orders a partition, not topics: a lead (leads topic) may arrive before the upsert of
+its campaign (control topic) even when the producer sent them the other way round. Such a
+lead, or a DNC entry for such a campaign, is parked for up to ``park_seconds`` and applied
+as soon as the campaign appears; only then is it dead-lettered as an unknown campaign.
+While a message is parked, its partition's committed offset stays before it, so a crash
+redelivers it (the messages after it are re-applied too: every command is idempotent).
 """
 
 from __future__ import annotations
@@ -11,20 +18,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import orjson
 from pydantic import ValidationError
 
 from consumers import convert
-from engine.commands import Command
-from engine.errors import DialerError
+from engine.commands import AddLead, Command, Dnc, UpsertCampaign
+from engine.errors import DialerError, UnknownCampaign
 from engine.ports import Bus, BusMessage, Subscription, Topics
 from proto import messages as m
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 1_000_000
+MAX_PARKED = 100_000
 
 
 class Rejected(Exception):
@@ -80,6 +90,13 @@ def dlq_record(msg: BusMessage, reason: str) -> bytes:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Parked:
+    msg: BusMessage
+    command: AddLead | Dnc
+    since: float
+
+
 class InputConsumer:
     def __init__(
         self,
@@ -88,37 +105,93 @@ class InputConsumer:
         apply: Callable[[Command], None],
         *,
         group: str = "dialer-engine",
+        park_seconds: float = 30.0,
     ) -> None:
         self._bus = bus
         self._topics = topics
         self._apply = apply
         self._group = group
+        self._park_seconds = park_seconds
         self._sub: Subscription | None = None
         self._stopping = asyncio.Event()
+        self._parked: dict[str, list[_Parked]] = defaultdict(list)
+        self._next: dict[tuple[str, int], int] = {}  # partition → offset after the last taken
         self.taken = 0
         self.rejected = 0
+
+    @property
+    def parked(self) -> int:
+        return sum(len(v) for v in self._parked.values())
 
     async def run(self) -> None:
         self._sub = await self._bus.subscribe(self._topics.inputs, self._group)
         try:
             while not self._stopping.is_set():
                 batch = await self._sub.fetch(max_wait=0.5)
-                if not batch:
-                    continue
                 for msg in batch:
                     await self._take(msg)
-                await self._sub.commit(batch)
+                    self._next[(msg.topic, msg.partition)] = msg.offset + 1
+                await self._expire_parked()
+                if batch or self._parked:
+                    await self._sub.commit(self._commit_marks())
         finally:
             await self._sub.close()
 
     async def _take(self, msg: BusMessage) -> None:
         try:
-            self._apply(decode(self._topics, msg))
-            self.taken += 1
+            command = decode(self._topics, msg)
         except Rejected as err:
             await self._dead_letter(msg, err.reason)
+            return
+        await self._apply_or_park(msg, command)
+        if isinstance(command, UpsertCampaign):
+            for parked in self._parked.pop(command.campaign.campaign_uuid, []):
+                await self._apply_or_park(parked.msg, parked.command, may_park=False)
+
+    async def _apply_or_park(self, msg: BusMessage, command: Command, *,
+                             may_park: bool = True) -> None:
+        try:
+            self._apply(command)
+            self.taken += 1
+        except UnknownCampaign as err:
+            if may_park and isinstance(command, AddLead | Dnc) and self.parked < MAX_PARKED:
+                campaign = (command.lead.campaign_uuid if isinstance(command, AddLead)
+                            else command.campaign_uuid)
+                now = asyncio.get_running_loop().time()
+                self._parked[campaign].append(_Parked(msg, command, now))
+            else:
+                await self._dead_letter(msg, f"UnknownCampaign: {err}")
         except DialerError as err:
             await self._dead_letter(msg, f"{type(err).__name__}: {err}")
+
+    async def _expire_parked(self) -> None:
+        cutoff = asyncio.get_running_loop().time() - self._park_seconds
+        for campaign in list(self._parked):
+            waiting = self._parked[campaign]
+            while waiting and waiting[0].since <= cutoff:
+                parked = waiting.pop(0)
+                await self._dead_letter(
+                    parked.msg,
+                    f"UnknownCampaign: {campaign} (no such campaign after "
+                    f"{self._park_seconds:g} s)",
+                )
+            if not waiting:
+                del self._parked[campaign]
+
+    def _commit_marks(self) -> list[BusMessage]:
+        """One mark per partition: just before its oldest parked message, else after the
+        last message taken (commit(m) means "everything up to m is taken")."""
+        oldest: dict[tuple[str, int], int] = {}
+        for waiting in self._parked.values():
+            for p in waiting:
+                tp = (p.msg.topic, p.msg.partition)
+                oldest[tp] = min(oldest.get(tp, p.msg.offset), p.msg.offset)
+        marks = []
+        for tp, after in self._next.items():
+            position = min(after, oldest.get(tp, after))
+            if position > 0:
+                marks.append(BusMessage(tp[0], tp[1], position - 1, None, b""))
+        return marks
 
     async def _dead_letter(self, msg: BusMessage, reason: str) -> None:
         self.rejected += 1

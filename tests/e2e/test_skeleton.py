@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 async def embedded() -> AsyncIterator[EngineApp]:
-    app = EngineApp(Settings(bus="memory"), bus=MemoryBus(), scenario=FAST)
+    app = EngineApp(Settings(bus="memory", park_seconds=0.5), bus=MemoryBus(), scenario=FAST)
     await app.start()
     yield app
     await app.stop()
