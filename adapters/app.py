@@ -72,7 +72,7 @@ class EngineApp:
             raise RuntimeError("EngineApp.start() was not awaited")
         return self._parts
 
-    def _make_bus(self) -> Bus:
+    def make_bus(self) -> Bus:
         s = self.settings
         if self._bus is not None:
             return self._bus
@@ -83,7 +83,7 @@ class EngineApp:
 
     async def start(self) -> None:
         s = self.settings
-        bus = self._make_bus()
+        bus = self.make_bus()
         await bus.start()
         simulator: FsSimulator | None = None
         nodes = s.fs_nodes

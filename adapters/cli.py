@@ -25,6 +25,7 @@ import uvloop
 
 from adapters.app import EngineApp
 from adapters.fssim import Outcome, Scenario
+from adapters.http.stack import ApiStack
 from adapters.logs import configure_logging
 from adapters.settings import Settings
 from engine.phone import mask
@@ -50,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="simulated seconds per real second (demo calls are fast)")
     up.add_argument("--seed", type=int, default=7)
     sub.add_parser("engine", help="the engine role (settings from DIALER_* variables)")
+    sub.add_parser("api", help="the API role: seed gateway, report aggregator, webhooks")
     sub.add_parser("fssim", help="run the FreeSWITCH ESL simulator (see `dialer fssim -h`)",
                    add_help=False)
     return p
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level if args.cmd != "up" else "WARNING")
     if args.cmd == "up":
         return uvloop.run(_up(settings, args))
+    if args.cmd == "api":
+        return uvloop.run(_api(settings))
     return uvloop.run(_engine(settings.model_copy(update={"simulator": False})))
 
 
@@ -84,6 +88,27 @@ async def _engine(settings: Settings) -> int:
         await _until_signal()
     finally:
         await app.stop()
+    return 0
+
+
+async def _api(settings: Settings) -> int:
+    """Gateway + report aggregator + webhooks on the Kafka bus (production role)."""
+    app = EngineApp(settings)
+    bus = app.make_bus()
+    await bus.start()
+    api = ApiStack(
+        bus, app.topics, data_dir=settings.data_dir,
+        tokens=[t.get_secret_value() for t in settings.api_tokens],
+        webhook_secret=settings.webhook_secret.get_secret_value(),
+        host=settings.http_host, port=settings.http_port,
+        webhook_group=f"{settings.instance}-webhooks",
+    )
+    await api.start()
+    try:
+        await _until_signal()
+    finally:
+        await api.stop()
+        await bus.close()
     return 0
 
 
