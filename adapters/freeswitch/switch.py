@@ -48,6 +48,7 @@ class NodeConfig:
 class _Tracked:
     call_uuid: str
     node: str
+    sent_at: float = 0.0  # loop time the bgapi went out
     created: bool = False
     answered: bool = False
     amd_machine: bool = False
@@ -110,10 +111,13 @@ class FreeSwitchPool:
         plan: DialPlan | None = None,
         instance: str = "dialer",
         command_timeout: float = 10.0,
+        sweep_after: float = 120.0,
     ) -> None:
         self._plan = plan or DialPlan()
         self._instance = instance
         self._timeout = command_timeout
+        self._sweep_after = sweep_after
+        self._sweeper: asyncio.Task[None] | None = None
         self._listener: Callable[[CallEvent], None] = lambda _e: None
         self._tracked: dict[str, _Tracked] = {}
         self._by_job: dict[str, str] = {}
@@ -136,12 +140,16 @@ class FreeSwitchPool:
     async def start(self, wait: float | None = 10.0) -> None:
         for node in self._nodes.values():
             node.bridge.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
         if wait:
             await asyncio.wait_for(
                 asyncio.gather(*(n.ready.wait() for n in self._nodes.values())), wait
             )
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await asyncio.gather(*(n.bridge.stop() for n in self._nodes.values()))
         for task in list(self._tasks):
             task.cancel()
@@ -170,7 +178,9 @@ class FreeSwitchPool:
         if not node.ready.is_set():
             raise NotConnected(f"node {node.config.name} is down")
         job_uuid = request.call_uuid  # one job per call: the call uuid names the job too
-        self._tracked[request.call_uuid] = _Tracked(request.call_uuid, node.config.name)
+        self._tracked[request.call_uuid] = _Tracked(
+            request.call_uuid, node.config.name, asyncio.get_running_loop().time()
+        )
         self._by_job[job_uuid] = request.call_uuid
         try:
             reply = await node.bridge.submit(
@@ -273,6 +283,32 @@ class FreeSwitchPool:
         for call_uuid, tracked in list(self._tracked.items()):
             if tracked.node == name and call_uuid not in live:
                 self._end(CallResult(call_uuid=call_uuid, hangup_cause=LOST, answered=False))
+
+    async def _sweep_forever(self) -> None:
+        interval = max(1.0, self._sweep_after / 4)
+        while True:
+            await asyncio.sleep(interval)  # a periodic audit, not a wait for a condition
+            await self.sweep()
+
+    async def sweep(self) -> None:
+        """End calls whose channel never showed up: the bgapi reply or the job's events
+        were lost while the connection stayed up. Only calls older than ``sweep_after``
+        without a CHANNEL_CREATE are asked about, so a call being set up is never touched."""
+        cutoff = asyncio.get_running_loop().time() - self._sweep_after
+        for name, node in self._nodes.items():
+            stale = [t.call_uuid for t in self._tracked.values()
+                     if t.node == name and not t.created and t.sent_at <= cutoff]
+            if not stale or not node.ready.is_set():
+                continue
+            try:
+                reply = await node.bridge.submit("api show channels as json", self._timeout)
+                live = _channel_uuids(reply.text)
+            except CallControlError as err:
+                log.warning("node %s: sweep skipped: %s", name, err)
+                continue
+            for call_uuid in stale:
+                if call_uuid not in live:
+                    self._end(CallResult(call_uuid=call_uuid, hangup_cause=LOST))
 
     def _on_disconnected(self, name: str) -> None:
         self._nodes[name].ready.clear()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from adapters.freeswitch import DialPlan, FreeSwitchPool, NodeConfig
+from adapters.freeswitch.switch import _Tracked
 from adapters.fssim import CallScript, FsSimulator, Outcome, Scenario
 from engine.errors import NotConnected
 from engine.ports import CallAnswered, CallDtmf, CallEnded, CallEvent
@@ -243,3 +244,22 @@ async def test_wrong_password_never_connects() -> None:
     assert not pool.connected("fs1")
     await pool.close()
     await sim.stop()
+
+
+async def test_sweep_ends_a_call_whose_channel_never_appeared(make_sim: MakeSim) -> None:
+    """A bgapi whose reply and events were lost (the connection stayed up) must not hold
+    its slot forever: the sweep asks the switch and ends it; a fresh one is left alone."""
+    sim = await make_sim()
+    pool = await started(sim, sweep_after=0.5)
+    rec = Recorder()
+    pool.set_listener(rec)
+    ghost = "5f0e7f7e-0000-4000-8000-000000000001"
+    pool._tracked[ghost] = _Tracked(ghost, "fs1", sent_at=0.0)  # as if its bgapi was lost
+    real = request()
+    await pool.originate(real)
+    await wait_until(lambda: ghost in rec.ended() and real.call_uuid in rec.ended())
+    await pool.sweep()
+    assert rec.ended()[ghost].result.hangup_cause == "LOST_WHILE_DISCONNECTED"
+    assert rec.ended()[real.call_uuid].result.hangup_cause == "NORMAL_CLEARING"
+    assert pool.tracked == 0
+    await pool.close()
