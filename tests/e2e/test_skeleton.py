@@ -127,3 +127,29 @@ def test_readme_run_command_shows_calls_and_a_summary() -> None:
     assert "peak live channels on the switch:" in out.stdout
     assert '"total_calls": 12' in out.stdout, "the v1 report counted every call"
     assert "0901" not in out.stdout.replace("090****", ""), "numbers are masked"
+
+
+async def test_dropping_the_esl_connection_mid_campaign_leaves_every_call_accounted() -> None:
+    """Issue 3: kill the switch connection while calls are up. After the reconnect every
+    lead has exactly one CDR, no leg stays live in the engine and no slot stays taken."""
+    slow = Scenario(speed=40.0, ring_time=(1.0, 4.0), talk_time=(5.0, 20.0), seed=9)
+    embedded = EngineApp(Settings(bus="memory"), bus=MemoryBus(), scenario=slow)
+    await embedded.start()
+    p = embedded.parts
+    sim = p.simulator
+    assert sim is not None
+    await create_campaign(embedded, campaign("cdrop", concurrent_call=10, status="pause",
+                                             recall_times=0))
+    leads = await publish_leads(p.bus, p.topics, "cdrop", 120)
+    await wait_until(lambda: len(p.dialer.leads) == 120)
+    await p.bus.publish(p.topics.control, m.dumps(m.SetCampaignStatus(
+        campaign_uuid="cdrop", status="start")), key=b"cdrop")
+    await wait_until(lambda: sim.originate_count >= 30 and sim.live_channels >= 5)
+    await sim.drop_connections()
+    cdrs = await collect(p.bus, p.topics.cdr, 120, seconds=120)
+    assert sorted(c["lead_uuid"] for c in cdrs) == sorted(leads)
+    await wait_until(lambda: p.dialer.legs == {} and p.switch.tracked == 0, 30)
+    assert p.dialer.live_calls("cdrop") == 0
+    assert sim.live_channels == 0
+    assert sim.max_live_channels <= 10
+    await embedded.stop()
