@@ -140,8 +140,8 @@ class Dialer(Scheduler):
         if known is not None:
             return known
         run = self.campaign(lead_in.campaign_uuid)
-        lead = self._new_lead(run, lead_in, now)
         checked = [normalize(raw) for raw in lead_in.phones]
+        lead = self._new_lead(run, lead_in, checked, now)
         dropped = sum(isinstance(p, InvalidPhone) for p in checked)
         script_error = script.lead_error(run.spec, lead_in.params)
         if script_error:
@@ -151,7 +151,7 @@ class Dialer(Scheduler):
             self._move(lead, LeadState.INVALID, f"invalid phone: {why or 'none given'}", now)
         elif lead_in.customer_id and lead_in.customer_id in run.dnc_customers:
             self._move(lead, LeadState.SKIPPED, REASON_DNC_CUSTOMER, now)
-        elif all(self.dnc_phone(run.spec, p) for p in lead.phones):
+        elif all(self.dnc_phone(run.spec, lead.phones[i]) for i in self.candidates(run.spec, lead)):
             self._move(lead, LeadState.SKIPPED, REASON_DNC_PHONE, now)
         else:
             self._push(run, lead, WorkClass.NEW, now)
@@ -159,10 +159,15 @@ class Dialer(Scheduler):
             self._move(lead, LeadState.QUEUED, "imported" + note, now)
         return lead
 
-    def _new_lead(self, run: CampaignRun, lead_in: LeadInput, now: float) -> Lead:
+    def _new_lead(
+        self,
+        run: CampaignRun,
+        lead_in: LeadInput,
+        checked: list[PhoneNumber | InvalidPhone],
+        now: float,
+    ) -> Lead:
         phones: dict[str, PhoneNumber] = {}  # one leg per number, even if listed twice
-        for raw in lead_in.phones:
-            p = normalize(raw)
+        for p in checked:
             if isinstance(p, PhoneNumber):
                 phones.setdefault(p.national, p)
         self._seq += 1
@@ -275,7 +280,7 @@ class Dialer(Scheduler):
         if known is not None:
             return known
         run = self.campaign(lead_in.campaign_uuid)
-        lead = self._new_lead(run, lead_in, snap.at)
+        lead = self._new_lead(run, lead_in, [normalize(raw) for raw in lead_in.phones], snap.at)
         lead.state, lead.reason = snap.state, snap.reason
         lead.attempts, lead.calls, lead.phone_index = snap.attempts, snap.calls, snap.phone_index
         lead.first_attempt_at, lead.last_call_time = snap.first_attempt_at, snap.last_call_time

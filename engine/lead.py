@@ -5,7 +5,7 @@ States:
 - ``dialing``: one or more call legs of an attempt are live;
 - ``recall``: dialed before and waiting again, due at ``ready_at``: a recall after a
   recallable status, serial mode's next number of the same round, or a lead held back by
-  the per-number cap;
+  the per-number cap (a never-dialed lead held back stays ``queued``);
 - terminal: ``completed`` (answered, or a status that is not recalled), ``exhausted``
   (recall_times used up or limit_recall_duration passed), ``skipped`` (do-not-call),
   ``invalid`` (no callable number, or a script that cannot be said), ``removed`` (its

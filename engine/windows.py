@@ -9,7 +9,8 @@ Rules:
   (``Campaign.local_start_s``/``local_end_s``) and by the calling policy's allowed hours.
   ``schedules`` None means every weekday is allowed; a weekday missing from ``schedules``,
   or whose end is not after its start (start == end included), never dials. Values are
-  clamped to one day: a window never crosses midnight.
+  clamped to one day: a window never crosses midnight. A ``local_end_s`` of 0 means no
+  bound (the seed sends "" when it has none).
 - Local times become instants by the first instant at which the wall clock shows that
   time or later. On a spring-forward day a start inside the gap (02:30 in Berlin) opens at
   the transition (03:00 local); on a fall-back day a time that occurs twice counts at its

@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from engine import windows
@@ -106,6 +107,7 @@ class Rig:
         self.originated: list[tuple[float, Originate]] = []
         self.hangups: list[Hangup] = []
         self.max_live: dict[str, int] = {}
+        self.live_after: list[tuple[float, str, int]] = []  # live calls after each origination
         self.steps = 0
         self._wake: object | None = None
         self._live: dict[str, list[object]] = {}
@@ -144,6 +146,10 @@ class Rig:
                 self.events.append(action)
         for cid, run in self.dialer.campaigns.items():
             self.max_live[cid] = max(self.max_live.get(cid, 0), len(run.live))
+        for action in actions:
+            if isinstance(action, Originate):
+                live = len(self.dialer.campaigns[action.campaign_uuid].live)
+                self.live_after.append((now, action.campaign_uuid, live))
         for check in self.checks:
             check(self, actions)
         wake = self.dialer.next_wakeup()
@@ -180,7 +186,7 @@ class Rig:
         if out.answered:
             timers.append(later(ring, lambda: self._answer(o.call_uuid)))
             for delay, digit in out.dtmf:
-                timers.append(later(ring + delay, lambda d=digit: self._dtmf(o.call_uuid, d)))
+                timers.append(later(ring + delay, partial(self._dtmf, o.call_uuid, digit)))
             timers.append(later(ring + out.talk, lambda: self._end(o, out, now, ring)))
         else:
             cause = out.cause if out.ring <= o.timeout_s else "NO_ANSWER"
@@ -226,16 +232,13 @@ class Rig:
         for t in timers:
             t.cancel()  # type: ignore[attr-defined]
         now = self.clock.now()
-        self.clock.call_later(
-            0.0,
-            lambda: (
-                self.dialer.call_ended(
-                    CallResult(call_uuid=h.call_uuid, hangup_cause=h.cause, end_epoch=now),
-                    self.clock.now(),
-                ),
-                self.step(),
-            ),
-        )
+
+        def killed() -> None:
+            result = CallResult(call_uuid=h.call_uuid, hangup_cause=h.cause, end_epoch=now)
+            self.dialer.call_ended(result, self.clock.now())
+            self.step()
+
+        self.clock.call_later(0.0, killed)
 
     # ---- views ---------------------------------------------------------------------
     def state(self, lead_uuid: str) -> LeadState:

@@ -15,6 +15,7 @@ def phone(i: int) -> str:
 
 
 def test_every_lead_is_called_once_and_concurrency_holds() -> None:
+    """seed 000 import + seed 001 concurrent_call: every lead once, never above 20 live."""
     rig = Rig()
     rig.campaign(basic_campaign(concurrent_call=20))
     for i in range(300):
@@ -27,6 +28,7 @@ def test_every_lead_is_called_once_and_concurrency_holds() -> None:
 
 
 def test_freed_slot_is_refilled_in_the_same_step() -> None:
+    """what-users-expect #7: a freed slot is refilled at once, not on the next poll."""
     rig = Rig()
     rig.campaign(basic_campaign(concurrent_call=1))
     rig.lead("a", "c1", phone(1))
@@ -40,6 +42,7 @@ def test_freed_slot_is_refilled_in_the_same_step() -> None:
 
 
 def test_hangup_cause_gives_the_seed_status() -> None:
+    """seed 004 status: USER_BUSY → busy, no billsec."""
     rig = Rig(outcome=lambda o: BUSY)
     rig.campaign(basic_campaign())
     rig.lead("a", "c1", phone(1))
@@ -51,6 +54,7 @@ def test_hangup_cause_gives_the_seed_status() -> None:
 
 
 def test_invalid_phone_is_not_called() -> None:
+    """seed 000 phone_number: a number that is not Vietnamese → invalid, no call."""
     rig = Rig()
     rig.campaign(basic_campaign())
     rig.lead("a", "c1", "0901234567,0912345678")
@@ -62,12 +66,14 @@ def test_invalid_phone_is_not_called() -> None:
 
 
 def test_unknown_campaign_is_refused() -> None:
+    """seed 000 import for an unknown campaign_uuid → refused (UnknownCampaign)."""
     rig = Rig()
     with pytest.raises(UnknownCampaign):
         rig.lead("a", "nope", phone(1))
 
 
 def test_reimported_lead_is_not_dialed_twice() -> None:
+    """ARCHITECTURE.md guarantee 2: a redelivered lead import is a no-op."""
     rig = Rig()
     rig.campaign(basic_campaign())
     rig.lead("a", "c1", phone(1))
@@ -77,6 +83,7 @@ def test_reimported_lead_is_not_dialed_twice() -> None:
 
 
 def test_pause_keeps_the_queue_and_lets_live_calls_finish() -> None:
+    """seed 001 status pause: the queue is kept, live calls finish, start resumes."""
     rig = Rig(outcome=lambda o: Outcome(talk=100))
     rig.campaign(basic_campaign(concurrent_call=2))
     for i in range(5):
@@ -93,6 +100,7 @@ def test_pause_keeps_the_queue_and_lets_live_calls_finish() -> None:
 
 
 def test_delete_needs_an_inactive_campaign() -> None:
+    """seed 001 DELETE: "campaign must be deactive"; waiting leads are removed."""
     rig = Rig()
     rig.campaign(basic_campaign(status=CampaignStatus.STOP))
     rig.lead("a", "c1", phone(1))
