@@ -103,8 +103,15 @@ def free_ports(count: int) -> list[int]:
 
 
 def random_cluster_id() -> str:
-    """A cluster id in Kafka's ``Uuid.toString()`` form (22 chars of url-safe base64)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A cluster id in Kafka's ``Uuid.toString()`` form (22 chars of url-safe base64).
+
+    Like Kafka's ``Uuid.randomUuid()``, never one starting with "-": StorageTool's argument
+    parser would read ``-t -x…`` as a missing value (it failed 1 run in 64 before this).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def tail(path: Path, lines: int = 60) -> str:

@@ -198,3 +198,12 @@ async def test_create_topics_helper_sets_partition_count(
     assert {t["topic"]: sorted(p["partition"] for p in t["partitions"]) for t in described} == {
         name: [0, 1, 2, 3] for name in names
     }
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    """StorageTool reads `-t -abc` as a missing value; Kafka's own ids avoid a leading '-'."""
+    from tests.kafka_broker import random_cluster_id
+
+    ids = [random_cluster_id() for _ in range(5000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)
