@@ -24,6 +24,7 @@ from adapters.kafka import KafkaBus
 from adapters.memory_bus import MemoryBus
 from adapters.publisher import RecordPublisher
 from adapters.settings import Settings
+from consumers.convert import Template
 from consumers.inputs import InputConsumer
 from engine.core import Dialer
 from engine.pacing import SwitchNode
@@ -114,8 +115,9 @@ class EngineApp:
         service = DialerService(dialer, switch, publisher, SystemClock())
         switch.on_health = lambda name, ok: self._on_health(dialer, service, name, ok)
         publisher.start()
+        templates = {k: Template(t.text, t.audio_file) for k, t in s.templates.items()}
         inputs = InputConsumer(bus, self.topics, service.apply, group=f"{s.instance}-engine",
-                               park_seconds=s.park_seconds)
+                               park_seconds=s.park_seconds, templates=templates)
         self._consumer_task = asyncio.get_running_loop().create_task(inputs.run(), name="inputs")
         self._parts = Parts(bus, self.topics, switch, dialer, service, publisher, inputs,
                             simulator)

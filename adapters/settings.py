@@ -23,6 +23,11 @@ class FsNode(BaseModel):
     cps: float = Field(default=25.0, gt=0)
 
 
+class TemplateSetting(BaseModel):
+    text: str = Field(default="", max_length=4096)
+    audio_file: str = Field(default="", max_length=256)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DIALER_", env_nested_delimiter="__")
 
@@ -43,6 +48,10 @@ class Settings(BaseSettings):
     data_dir: str = "./var"
     webhook_secret: SecretStr = SecretStr("change-me")
     drain_seconds: float = 30.0
+    # The template registry: template_uuid (seed 001) or queue template code (seed 002) →
+    # the TTS text with {{key}} placeholders, or the audio file to play. A campaign with
+    # neither an inline script nor a known template does not dial (explain: script_missing).
+    templates: dict[str, TemplateSetting] = Field(default_factory=dict)
     # How long a lead may wait for its campaign's upsert before it is dead-lettered.
     park_seconds: float = 30.0
     log_level: str = "INFO"

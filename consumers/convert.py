@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from engine import commands as cmd
+from engine import windows
 from engine.model import (
     RECALL_STATUS_WORDS,
     WEEKDAYS,
@@ -58,7 +61,21 @@ def policy(p: m.Policy) -> CallingPolicy:
     )
 
 
-def campaign(spec: m.CampaignSpec) -> Campaign:
+@dataclass(frozen=True, slots=True)
+class Template:
+    """What a template_uuid (seed 001) or queue ``template`` (seed 002) says on the call."""
+
+    text: str = ""
+    audio_file: str = ""
+
+
+Templates = Mapping[str, Template]
+
+
+def campaign(spec: m.CampaignSpec, templates: Templates | None = None) -> Campaign:
+    """The engine's campaign. A script given inline (template_text/audio_file) wins over
+    the one its template_uuid names in the deployment's template registry."""
+    template = (templates or {}).get(spec.template_uuid, Template())
     words = spec.recall_status if spec.recall_status is not None else list(DEFAULT_RECALL)
     mode = "parallel" if spec.mode_call == "parralel" else spec.mode_call
     return Campaign(
@@ -72,8 +89,8 @@ def campaign(spec: m.CampaignSpec) -> Campaign:
         concurrent_call=spec.concurrent_call,
         carrier_uuid=spec.carrier_uuid,
         template_uuid=spec.template_uuid,
-        template_text=spec.template_text,
-        audio_file=spec.audio_file,
+        template_text=spec.template_text or template.text,
+        audio_file=spec.audio_file or template.audio_file,
         recall_times=spec.recall_times,
         limit_recall_duration=spec.limit_recall_duration,
         schedule_recall=ScheduleRecall(spec.schedule_recall or "minute"),
@@ -83,6 +100,8 @@ def campaign(spec: m.CampaignSpec) -> Campaign:
         network=MappingProxyType({str(k): v for k, v in spec.network.items()}),
         call_timeout=spec.call_timeout,
         schedules=schedules(spec.schedules),
+        local_start_s=windows.parse_local_time(spec.local_start_time),
+        local_end_s=windows.parse_local_time(spec.local_end_time) or 86_400,
         time_zone=spec.time_zone,
         priority_recall=PriorityRecall(spec.priority_recall or "normal"),
         recall_status=frozenset(RECALL_STATUS_WORDS[w] for w in words),
@@ -114,10 +133,10 @@ def lead(msg: m.LeadImport) -> LeadInput:
     )
 
 
-def control(msg: m.ControlCommand) -> cmd.Command:
+def control(msg: m.ControlCommand, templates: Templates | None = None) -> cmd.Command:
     match msg:
         case m.UpsertCampaign():
-            return cmd.UpsertCampaign(campaign(msg.campaign))
+            return cmd.UpsertCampaign(campaign(msg.campaign, templates))
         case m.SetCampaignStatus():
             return cmd.SetStatus(msg.campaign_uuid, CampaignStatus(msg.status))
         case m.SetCampaignActive():

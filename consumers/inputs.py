@@ -51,7 +51,7 @@ def _validation_reason(err: ValidationError) -> str:
     return "schema: " + "; ".join(parts)
 
 
-def decode(topics: Topics, msg: BusMessage) -> Command:
+def decode(topics: Topics, msg: BusMessage, templates: convert.Templates | None = None) -> Command:
     """Bytes of one input message → a command, or ``Rejected`` with the reason."""
     if len(msg.value) > MAX_MESSAGE_BYTES:
         raise Rejected(f"oversized: {len(msg.value)} bytes > {MAX_MESSAGE_BYTES}")
@@ -65,7 +65,7 @@ def decode(topics: Topics, msg: BusMessage) -> Command:
         if msg.topic == topics.dnc:
             return convert.dnc(m.DncEntry.model_validate(raw))
         if msg.topic == topics.control:
-            return convert.control(m.CONTROL.validate_python(raw))
+            return convert.control(m.CONTROL.validate_python(raw), templates)
     except ValidationError as err:
         raise Rejected(_validation_reason(err)) from err
     raise Rejected(f"not an input topic: {msg.topic}")
@@ -106,12 +106,14 @@ class InputConsumer:
         *,
         group: str = "dialer-engine",
         park_seconds: float = 30.0,
+        templates: convert.Templates | None = None,
     ) -> None:
         self._bus = bus
         self._topics = topics
         self._apply = apply
         self._group = group
         self._park_seconds = park_seconds
+        self._templates = templates
         self._sub: Subscription | None = None
         self._stopping = asyncio.Event()
         self._parked: dict[str, list[_Parked]] = defaultdict(list)
@@ -139,7 +141,7 @@ class InputConsumer:
 
     async def _take(self, msg: BusMessage) -> None:
         try:
-            command = decode(self._topics, msg)
+            command = decode(self._topics, msg, self._templates)
         except Rejected as err:
             await self._dead_letter(msg, err.reason)
             return

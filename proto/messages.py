@@ -22,6 +22,9 @@ ParamValue = Annotated[str, StringConstraints(max_length=1024)] | int | float | 
 Params = Annotated[dict[Annotated[str, StringConstraints(max_length=64)], ParamValue],
                    Field(max_length=100)]
 
+LocalTime = Annotated[
+    str, StringConstraints(pattern=r"^(([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?|24:00(:00)?)?$")
+]
 NetworkKey = Literal["viettel", "mobi", "vina", "tel", "offnet"]
 RecallWord = Literal[
     "answered", "busy", "failed", "no-answered", "not-available", "voicemail",
@@ -121,6 +124,9 @@ class CampaignSpec(_Open):
     network: dict[NetworkKey, Annotated[int, Field(ge=0)]] = {}
     call_timeout: Annotated[int, Field(ge=1, le=600)] = 60
     schedules: list[DaySchedule] | None = None
+    # Seed 001 daily bounds in local time, "HH:MM[:SS]" ("" = none; "23:59:59" = day end).
+    local_start_time: LocalTime = ""
+    local_end_time: LocalTime = ""
     time_zone: ShortText = "Asia/Ho_Chi_Minh"
     priority_recall: Literal["normal", "recall", ""] = "normal"
     recall_status: list[RecallWord] | None = None
