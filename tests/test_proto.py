@@ -41,3 +41,19 @@ def test_control_command_is_a_discriminated_union() -> None:
     assert isinstance(cmd, m.SetCampaignStatus)
     with pytest.raises(ValidationError):
         m.CONTROL.validate_python({"type": "campaign.explode", "campaign_uuid": "c"})
+
+
+@pytest.mark.parametrize(("inner", "wire"), [
+    ("Cdr", m.CdrRecord), ("LeadEvent", m.LeadEventRecord),
+])
+def test_engine_records_and_their_wire_models_have_the_same_fields(
+    inner: str, wire: type[m.BaseModel],
+) -> None:
+    """The engine's dataclasses are published as these models: a field added on one side
+    only would be refused (extra=forbid) or silently missing on the topic."""
+    import dataclasses
+
+    from engine import records
+
+    fields = {f.name for f in dataclasses.fields(getattr(records, inner))}
+    assert fields == set(wire.model_fields)
