@@ -234,7 +234,13 @@ class Scheduler:
 
     def _try(self, run: CampaignRun, lead: Lead, ticket: Ticket, now: float) -> _Step:
         spec = run.spec
-        if not lead.round_open:
+        if lead.round_open:
+            if lead.attempts > spec.recall_times + 1:
+                # recall_times was lowered during this round: its next number would be a
+                # call beyond the new limit, so the round ends here.
+                self._finish_round(run, lead, now, may_recall=True)
+                return _Step.NEXT
+        else:
             if lead.attempts >= spec.recall_times + 1:  # recall_times lowered meanwhile
                 self._move(lead, LeadState.EXHAUSTED, "recall_times reached", now)
                 return _Step.NEXT

@@ -259,3 +259,26 @@ def test_attempts_never_exceed_recall_times_plus_one(
         assert 1 <= lead.attempts <= recall_times + 1
         assert len(rig.cdrs_of(f"l{i}")) == lead.attempts
         assert lead.state in (LeadState.COMPLETED, LeadState.EXHAUSTED)
+
+
+def test_recall_times_lowered_mid_round_stops_a_serial_round_before_its_next_number() -> None:
+    """seed 001 recall_times (+ mode_call serial): lowered while attempt 2 is between its
+    numbers, the next number is not dialed: attempts never exceed recall_times + 1, also
+    for the calls of a round already started (found by test_random_runs)."""
+    from engine.model import ModeCall
+    from engine.pacing import SwitchNode
+
+    rig = Rig(outcome=lambda _o: BUSY, nodes=[SwitchNode("a", cps=0.1)])  # a token per 10 s
+    rig.campaign(recall_campaign(recall_times=1, schedule_recall_duration=0,
+                                 mode_call=ModeCall.SERIAL))
+    rig.lead("l", "c1", phone(1), phone(2))
+    start = rig.clock.now()
+    rig.run_to(start + 25)  # attempt 1: both numbers; attempt 2: number 1 ended at +23
+    assert [o.destination for _t, o in rig.originated] == [phone(1), phone(2), phone(1)]
+    assert rig.dialer.leads["l"].attempts == 2
+    spec = rig.dialer.campaigns["c1"].spec
+    rig.dialer.upsert_campaign(replace(spec, recall_times=0))
+    rig.step()
+    rig.run_until_idle()
+    assert len(rig.originated) == 3, "number 2 of attempt 2 was not dialed"
+    assert rig.state("l") is LeadState.EXHAUSTED
