@@ -153,3 +153,26 @@ async def test_dropping_the_esl_connection_mid_campaign_leaves_every_call_accoun
     assert sim.live_channels == 0
     assert sim.max_live_channels <= 10
     await embedded.stop()
+
+
+async def test_no_phone_number_or_token_reaches_the_logs(
+    embedded: EngineApp, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Standards: secrets and phone numbers stay out of logs, also when input is bad."""
+    import logging
+    import re
+
+    caplog.set_level(logging.DEBUG)
+    p = embedded.parts
+    await create_campaign(embedded, campaign("clog", concurrent_call=5))
+    leads = await publish_leads(p.bus, p.topics, "clog", 10)
+    bad = m.LeadImport(campaign_uuid="clog", lead_uuid="bad", phone_number="0123456789")
+    await p.bus.publish(p.topics.leads, m.dumps(bad), key=b"clog")
+    await p.bus.publish(p.topics.leads, b'{"campaign_uuid": "clog", "phone_number": '
+                        b'"0987654321", "lead_uuid": 7}', key=b"clog")
+    await collect(p.bus, p.topics.cdr, len(leads), seconds=60)
+    await collect(p.bus, p.topics.dlq, 1, seconds=30)
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "input rejected" in text, "the rejection was logged (so logs were captured)"
+    assert not re.search(r"(?<!\d)(0|84|\+84)\d{9}(?!\d)", text), "a phone number was logged"
+    assert "dev-token" not in text and "ClueCon" not in text
