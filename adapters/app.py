@@ -25,7 +25,7 @@ from adapters.memory_bus import MemoryBus
 from adapters.publisher import RecordPublisher
 from adapters.settings import Settings
 from consumers.convert import Template
-from consumers.inputs import InputConsumer
+from consumers.inputs import GlobalDncReader, InputConsumer
 from engine.core import Dialer
 from engine.pacing import SwitchNode
 from engine.ports import Bus, Topics
@@ -65,6 +65,8 @@ class EngineApp:
         self._parts: Parts | None = None
         self._consumer_task: asyncio.Task[None] | None = None
         self._with_api = api
+        self._dnc_task: asyncio.Task[None] | None = None
+        self._global_dnc: GlobalDncReader | None = None
         self._temp_dir: str | None = None
 
     @property
@@ -116,9 +118,17 @@ class EngineApp:
         switch.on_health = lambda name, ok: self._on_health(dialer, service, name, ok)
         publisher.start()
         templates = {k: Template(t.text, t.audio_file) for k, t in s.templates.items()}
-        inputs = InputConsumer(bus, self.topics, service.apply, group=f"{s.instance}-engine",
-                               park_seconds=s.park_seconds, templates=templates)
-        self._consumer_task = asyncio.get_running_loop().create_task(inputs.run(), name="inputs")
+        global_dnc = GlobalDncReader(bus, self.topics, service.apply)
+        loop = asyncio.get_running_loop()
+        self._dnc_task = loop.create_task(global_dnc.run(), name="global-dnc")
+        await asyncio.wait_for(global_dnc.ready.wait(), 120)
+        inputs = InputConsumer(bus, self.topics, service.apply,
+                               group=s.engine_group or f"{s.topic_prefix}engine",
+                               park_seconds=s.park_seconds, templates=templates,
+                               global_dnc=False)
+        self._consumer_task = loop.create_task(inputs.run(), name="inputs")
+        self._consumer_task.add_done_callback(self._task_ended)
+        self._global_dnc = global_dnc
         self._parts = Parts(bus, self.topics, switch, dialer, service, publisher, inputs,
                             simulator)
         if self._with_api:
@@ -147,6 +157,20 @@ class EngineApp:
         await api.start()
         return api
 
+    @property
+    def started(self) -> bool:
+        return self._parts is not None
+
+    @property
+    def consuming(self) -> bool:
+        """False once the input consumer has died (the readiness probe then fails)."""
+        return self._consumer_task is not None and not self._consumer_task.done()
+
+    @staticmethod
+    def _task_ended(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.critical("task %s died", task.get_name(), exc_info=task.exception())
+
     @staticmethod
     def _on_health(dialer: Dialer, service: DialerService, name: str, ok: bool) -> None:
         node = dialer.pool.nodes.get(name)
@@ -163,6 +187,9 @@ class EngineApp:
         p.inputs.stop()
         if self._consumer_task is not None:
             await self._consumer_task
+        if self._global_dnc is not None and self._dnc_task is not None:
+            self._global_dnc.stop()
+            await self._dnc_task
         p.service.stop_originating()
         await self.wait_for(lambda: p.service.live_calls() == 0, self.settings.drain_seconds)
         p.service.step()  # flush the last records the core produced

@@ -25,6 +25,7 @@ import uvloop
 
 from adapters.app import EngineApp
 from adapters.fssim import Outcome, Scenario
+from adapters.health import HealthServer
 from adapters.http.stack import ApiStack
 from adapters.logs import configure_logging
 from adapters.settings import Settings
@@ -83,11 +84,24 @@ async def _until_signal() -> None:
 
 async def _engine(settings: Settings) -> int:
     app = EngineApp(settings)
-    await app.start()
+
+    def switch_connected() -> bool:
+        # Any node: one dead FreeSWITCH must not stall a rollout; the engine routes around it.
+        return app.started and any(app.parts.switch.connected(name)
+                                   for name in app.parts.dialer.pool.nodes)
+
+    # Up before start(): starting may wait on Kafka while the kubelet already probes /livez.
+    health = HealthServer({"engine started": lambda: app.started,
+                           "inputs consumed": lambda: app.consuming,
+                           "switch node connected": switch_connected},
+                          host=settings.health_host, port=settings.health_port)
+    await health.start()
     try:
+        await app.start()
         await _until_signal()
     finally:
         await app.stop()
+        await health.stop()
     return 0
 
 
@@ -95,6 +109,10 @@ async def _api(settings: Settings) -> int:
     """Gateway + report aggregator + webhooks on the Kafka bus (production role)."""
     app = EngineApp(settings)
     bus = app.make_bus()
+    serving = False
+    health = HealthServer({"api serving": lambda: serving},
+                          host=settings.health_host, port=settings.health_port)
+    await health.start()
     await bus.start()
     api = ApiStack(
         bus, app.topics, data_dir=settings.data_dir,
@@ -104,11 +122,14 @@ async def _api(settings: Settings) -> int:
         webhook_group=f"{settings.instance}-webhooks",
     )
     await api.start()
+    serving = True
     try:
         await _until_signal()
     finally:
+        serving = False
         await api.stop()
         await bus.close()
+        await health.stop()
     return 0
 
 

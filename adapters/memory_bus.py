@@ -80,6 +80,9 @@ class MemorySubscription:
                 return []
         return []
 
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        return frozenset((topic, 0) for topic in self._positions)
+
     async def commit(self, messages: Sequence[BusMessage]) -> None:
         for m in messages:
             key = (self._group, m.topic)

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     kafka_partitions: int = 3
     topic_prefix: str = "autocall."
     instance: str = Field(default="dialer", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Consumer group of the engine role, shared by all its instances so that Kafka splits
+    # the campaigns (partitions) between them. Default: "<topic_prefix>engine".
+    engine_group: str = ""
     # Embedded mode starts the FreeSWITCH simulator and points fs_nodes at it.
     simulator: bool = True
     fs_nodes: list[FsNode] = Field(default_factory=lambda: [FsNode()])
@@ -55,3 +58,6 @@ class Settings(BaseSettings):
     # How long a lead may wait for its campaign's upsert before it is dead-lettered.
     park_seconds: float = 30.0
     log_level: str = "INFO"
+    # /livez and /readyz for the engine and api roles (Kubernetes probes).
+    health_host: str = "0.0.0.0"
+    health_port: int = 8081

@@ -107,6 +107,7 @@ class InputConsumer:
         group: str = "dialer-engine",
         park_seconds: float = 30.0,
         templates: convert.Templates | None = None,
+        global_dnc: bool = True,
     ) -> None:
         self._bus = bus
         self._topics = topics
@@ -114,12 +115,17 @@ class InputConsumer:
         self._group = group
         self._park_seconds = park_seconds
         self._templates = templates
+        self._global_dnc = global_dnc
         self._sub: Subscription | None = None
         self._stopping = asyncio.Event()
         self._parked: dict[str, list[_Parked]] = defaultdict(list)
         self._next: dict[tuple[str, int], int] = {}  # partition → offset after the last taken
         self.taken = 0
         self.rejected = 0
+
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        """Partitions this engine instance owns now (so the campaigns keyed onto them)."""
+        return self._sub.assignment() if self._sub is not None else frozenset()
 
     @property
     def parked(self) -> int:
@@ -130,6 +136,7 @@ class InputConsumer:
         try:
             while not self._stopping.is_set():
                 batch = await self._sub.fetch(max_wait=0.5)
+                self._forget_lost_partitions(self._sub.assignment())
                 for msg in batch:
                     await self._take(msg)
                     self._next[(msg.topic, msg.partition)] = msg.offset + 1
@@ -145,6 +152,8 @@ class InputConsumer:
         except Rejected as err:
             await self._dead_letter(msg, err.reason)
             return
+        if not self._global_dnc and isinstance(command, Dnc) and not command.campaign_uuid:
+            return  # the global list is every instance's: GlobalDncReader applies it
         await self._apply_or_park(msg, command)
         if isinstance(command, UpsertCampaign):
             for parked in self._parked.pop(command.campaign.campaign_uuid, []):
@@ -165,6 +174,20 @@ class InputConsumer:
                 await self._dead_letter(msg, f"UnknownCampaign: {err}")
         except DialerError as err:
             await self._dead_letter(msg, f"{type(err).__name__}: {err}")
+
+    def _forget_lost_partitions(self, owned: frozenset[tuple[str, int]]) -> None:
+        """After a rebalance, partitions taken away are another member's: their parked
+        messages and positions are dropped here (the new owner reads them again from the
+        last committed offset, which never passed a parked message)."""
+        for tp in [tp for tp in self._next if tp not in owned]:
+            del self._next[tp]
+        for campaign in list(self._parked):
+            kept = [p for p in self._parked[campaign]
+                    if (p.msg.topic, p.msg.partition) in owned]
+            if kept:
+                self._parked[campaign] = kept
+            else:
+                del self._parked[campaign]
 
     async def _expire_parked(self) -> None:
         cutoff = asyncio.get_running_loop().time() - self._park_seconds
@@ -200,6 +223,46 @@ class InputConsumer:
         log.warning("input rejected topic=%s offset=%d reason=%s",
                     msg.topic, msg.offset, reason.split(":")[0])
         await self._bus.publish(self._topics.dlq, dlq_record(msg, reason), key=msg.key)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+class GlobalDncReader:
+    """The global do-not-call list (entries without a campaign) is a global table: every
+    engine instance reads the whole dnc topic from the beginning at start, with no group,
+    and follows it; campaign-scoped entries are left to the group consumer. ``ready`` is
+    set once the topic has been read to its end, and the engine takes no input before it:
+    it must never dial a number whose DNC entry it simply has not read yet."""
+
+    def __init__(self, bus: Bus, topics: Topics, apply: Callable[[Command], None]) -> None:
+        self._bus = bus
+        self._topics = topics
+        self._apply = apply
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.applied = 0
+
+    async def run(self) -> None:
+        reader = await self._bus.read([self._topics.dnc], {})
+        try:
+            while not self._stopping.is_set():
+                batch = await reader.fetch(max_wait=0.3)
+                if not batch:
+                    self.ready.set()  # nothing more within the wait: caught up
+                for msg in batch:
+                    self._take(msg)
+        finally:
+            await reader.close()
+
+    def _take(self, msg: BusMessage) -> None:
+        try:
+            command = decode(self._topics, msg)
+        except Rejected:
+            return  # the group consumer dead-letters it, once
+        if isinstance(command, Dnc) and not command.campaign_uuid:
+            self._apply(command)
+            self.applied += 1
 
     def stop(self) -> None:
         self._stopping.set()

@@ -28,6 +28,9 @@ class Subscription(Protocol):
 
     async def close(self) -> None: ...
 
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        """The (topic, partition) pairs this member reads now (a group splits them)."""
+
 
 class Bus(Protocol):
     async def start(self) -> None: ...

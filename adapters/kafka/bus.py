@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
 
 from engine.errors import DialerError
 from engine.ports import BusMessage
@@ -95,6 +96,10 @@ class KafkaBus:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=500,
+            # Co-partitioning: every input topic is keyed by campaign id, so partition i
+            # of control, dnc and leads must go to the same member (the range assignor
+            # does that for topics with equal partition counts; round robin does not).
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
         await consumer.start()
         return KafkaSubscription(consumer)
@@ -157,6 +162,9 @@ class KafkaSubscription:
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self._consumer = consumer
 
+    def assignment(self) -> frozenset[tuple[str, int]]:
+        return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
     async def fetch(self, max_wait: float) -> list[BusMessage]:
         batches = await self._consumer.getmany(timeout_ms=int(max_wait * 1000), max_records=500)
         out: list[BusMessage] = []
@@ -167,12 +175,22 @@ class KafkaSubscription:
         return out
 
     async def commit(self, messages: Sequence[BusMessage]) -> None:
+        """Commit for the partitions this member still owns. After a rebalance the others
+        belong to another member, which resumes from their last committed offset: the
+        messages taken here since are delivered again (at-least-once; every command is
+        idempotent)."""
+        owned = self._consumer.assignment()
         offsets: dict[TopicPartition, int] = {}
         for m in messages:
             tp = TopicPartition(m.topic, m.partition)
-            offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
-        if offsets:
+            if tp in owned:
+                offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
+        if not offsets:
+            return
+        try:
             await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as err:
+            log.warning("commit skipped, the group is rebalancing: %s", type(err).__name__)
 
     async def close(self) -> None:
         await self._consumer.stop()

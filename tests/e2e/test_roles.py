@@ -41,9 +41,24 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 30) -> 
     raise AssertionError(f"port {port} never opened")
 
 
+def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """The Kubernetes readiness probe's view: /readyz answers 200 once the role is up."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"process exited with {proc.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} never became ready")
+
+
 @pytest.fixture
 def roles(kafka_bootstrap: str, kafka_topic_prefix: str) -> Iterator[str]:
-    fs_port, http_port = free_port(), free_port()
+    fs_port, http_port, engine_health, api_health = (free_port() for _ in range(4))
     data_dir = tempfile.mkdtemp(prefix="dialer-roles-")
     env = {
         **os.environ,
@@ -51,6 +66,7 @@ def roles(kafka_bootstrap: str, kafka_topic_prefix: str) -> Iterator[str]:
         "DIALER_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "DIALER_TOPIC_PREFIX": kafka_topic_prefix,
         "DIALER_INSTANCE": "roles",
+        "DIALER_HEALTH_HOST": "127.0.0.1",
         "DIALER_FS_NODES": json.dumps([{"name": "fs1", "port": fs_port, "cps": 200}]),
         "DIALER_API_TOKENS": json.dumps([TOKEN]),
         "DIALER_HTTP_PORT": str(http_port),
@@ -64,10 +80,15 @@ def roles(kafka_bootstrap: str, kafka_topic_prefix: str) -> Iterator[str]:
     procs.append(fssim)
     try:
         wait_port(fs_port, fssim)
-        procs.append(subprocess.Popen([DIALER, "engine"], cwd=ROOT, env=env))
-        api = subprocess.Popen([DIALER, "api"], cwd=ROOT, env=env)
+        engine = subprocess.Popen([DIALER, "engine"], cwd=ROOT,
+                                  env={**env, "DIALER_HEALTH_PORT": str(engine_health)})
+        procs.append(engine)
+        api = subprocess.Popen([DIALER, "api"], cwd=ROOT,
+                               env={**env, "DIALER_HEALTH_PORT": str(api_health)})
         procs.append(api)
         wait_port(http_port, api, 60)
+        for port, proc in ((engine_health, engine), (api_health, api)):
+            wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
         yield f"http://127.0.0.1:{http_port}"
         for proc in procs[1:]:
             proc.send_signal(signal.SIGTERM)
