@@ -28,6 +28,7 @@ from adapters.esl.codec import (
     encode_event_json,
     encode_header_lines,
     encode_rude_rejection,
+    parse_plain_event,
     url_decode,
     url_encode,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "encode_event_json",
     "encode_header_lines",
     "encode_rude_rejection",
+    "parse_plain_event",
     "url_decode",
     "url_encode",
 ]

@@ -245,7 +245,9 @@ def _text(data: bytes | bytearray) -> str:
     return data.decode("utf-8", "replace")
 
 
-def _plain_event(payload: bytes) -> Event:
+def parse_plain_event(payload: bytes) -> Event:
+    """The body of one ``text/event-plain`` frame (already framed by its Content-Length) →
+    Event. For clients that frame themselves, such as greenswitch."""
     end = payload.find(b"\n\n")
     block, rest = (payload, b"") if end < 0 else (payload[:end], payload[end + 2 :])
     headers = _split_headers(_text(block), decode=True)
@@ -293,7 +295,7 @@ def _xml_event(payload: bytes) -> Event:
 def _build(headers: dict[str, str], payload: bytes) -> Message:
     ctype = headers.get("Content-Type", "")
     if ctype == "text/event-plain":
-        return _plain_event(payload)
+        return parse_plain_event(payload)
     if ctype == "command/reply":
         return CommandReply(headers.get("Reply-Text", ""), headers)
     if ctype == "api/response":

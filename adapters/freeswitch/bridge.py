@@ -33,12 +33,10 @@ import gevent.event
 import gevent.lock
 import greenswitch
 
-from adapters.esl import EslParser, Event
+from adapters.esl import Event, parse_plain_event
 from engine.errors import CommandTimeout, NotConnected
 
 log = logging.getLogger(__name__)
-
-_EVENT_FRAME = b"Content-Type: text/event-plain\nContent-Length: %d\n\n"
 
 
 class _Inbound(greenswitch.InboundESL):  # type: ignore[misc]
@@ -56,10 +54,9 @@ class _Inbound(greenswitch.InboundESL):  # type: ignore[misc]
         ctype = event.headers.get("Content-Type")
         if ctype == "text/event-plain":
             length = int(event.headers["Content-Length"])
-            raw = self.sock_file.read(length)
-            for msg in EslParser().feed(_EVENT_FRAME % len(raw) + raw):
-                if isinstance(msg, Event):
-                    self._on_event(msg)
+            raw = self.sock_file.read(length)  # a buffered read: all of it, or EOF
+            if len(raw) == length:  # a short read is a connection dying mid-event
+                self._on_event(parse_plain_event(raw))
             return
         super().handle_event(event)
 
