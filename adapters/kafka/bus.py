@@ -87,8 +87,8 @@ class KafkaBus:
             raise RuntimeError("KafkaBus.start() was not awaited")
         await self._producer.send_and_wait(topic, value, key=key)
 
-    async def subscribe(self, topics: Sequence[str], group: str) -> KafkaSubscription:
-        consumer = AIOKafkaConsumer(
+    def _consumer(self, *topics: str, group: str | None) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             *topics,
             bootstrap_servers=self._bootstrap,
             group_id=group,
@@ -101,21 +101,16 @@ class KafkaBus:
             # does that for topics with equal partition counts; round robin does not).
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
+
+    async def subscribe(self, topics: Sequence[str], group: str) -> KafkaSubscription:
+        consumer = self._consumer(*topics, group=group)
         await consumer.start()
         return KafkaSubscription(consumer)
-
 
     async def read(
         self, topics: Sequence[str], start: Mapping[tuple[str, int], int]
     ) -> KafkaReader:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            group_id=None,
-            client_id=self._client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=500,
-        )
+        consumer = self._consumer(group=None)
         await consumer.start()
         try:
             assigned = await _all_partitions(self._bootstrap, topics)
