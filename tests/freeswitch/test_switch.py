@@ -16,18 +16,11 @@ from adapters.fssim import CallScript, FsSimulator, Outcome, Scenario
 from engine.errors import NotConnected
 from engine.ports import CallAnswered, CallDtmf, CallEnded, CallEvent
 from engine.records import Originate
+from tests.e2e.harness import wait_until
 
 MakeSim = Callable[..., Awaitable[FsSimulator]]
 FAST = Scenario(speed=400.0, ring_time=(1.0, 3.0), talk_time=(5.0, 20.0), seed=11)
 
-
-async def wait_until(cond: Callable[[], bool], seconds: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 class Recorder:
