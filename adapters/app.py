@@ -25,7 +25,7 @@ from adapters.memory_bus import MemoryBus
 from adapters.publisher import RecordPublisher
 from adapters.settings import Settings
 from consumers.convert import Template
-from consumers.inputs import GlobalDncReader, InputConsumer
+from consumers.inputs import GlobalTables, InputConsumer
 from engine.core import Dialer
 from engine.pacing import SwitchNode
 from engine.ports import Bus, Topics
@@ -65,8 +65,8 @@ class EngineApp:
         self._parts: Parts | None = None
         self._consumer_task: asyncio.Task[None] | None = None
         self._with_api = api
-        self._dnc_task: asyncio.Task[None] | None = None
-        self._global_dnc: GlobalDncReader | None = None
+        self._tables_task: asyncio.Task[None] | None = None
+        self._tables: GlobalTables | None = None
         self._temp_dir: str | None = None
 
     @property
@@ -118,17 +118,20 @@ class EngineApp:
         switch.on_health = lambda name, ok: self._on_health(dialer, service, name, ok)
         publisher.start()
         templates = {k: Template(t.text, t.audio_file) for k, t in s.templates.items()}
-        global_dnc = GlobalDncReader(bus, self.topics, service.apply)
-        loop = asyncio.get_running_loop()
-        self._dnc_task = loop.create_task(global_dnc.run(), name="global-dnc")
-        await asyncio.wait_for(global_dnc.ready.wait(), 120)
-        inputs = InputConsumer(bus, self.topics, service.apply,
+        t = self.topics
+        inputs = InputConsumer(bus, t, service.apply,
                                group=s.engine_group or f"{s.topic_prefix}engine",
                                park_seconds=s.park_seconds, templates=templates,
-                               global_dnc=False)
+                               tables_elsewhere=True)
+        tables = GlobalTables(bus, t, service.apply, templates=templates,
+                              on_campaign=inputs.campaign_appeared)
+        loop = asyncio.get_running_loop()
+        self._tables_task = loop.create_task(tables.run(), name="global-tables")
+        self._tables_task.add_done_callback(self._task_ended)
+        await asyncio.wait_for(tables.ready.wait(), 120)
         self._consumer_task = loop.create_task(inputs.run(), name="inputs")
         self._consumer_task.add_done_callback(self._task_ended)
-        self._global_dnc = global_dnc
+        self._tables = tables
         self._parts = Parts(bus, self.topics, switch, dialer, service, publisher, inputs,
                             simulator)
         if self._with_api:
@@ -187,9 +190,9 @@ class EngineApp:
         p.inputs.stop()
         if self._consumer_task is not None:
             await self._consumer_task
-        if self._global_dnc is not None and self._dnc_task is not None:
-            self._global_dnc.stop()
-            await self._dnc_task
+        if self._tables is not None and self._tables_task is not None:
+            self._tables.stop()
+            await self._tables_task
         p.service.stop_originating()
         await self.wait_for(lambda: p.service.live_calls() == 0, self.settings.drain_seconds)
         p.service.step()  # flush the last records the core produced

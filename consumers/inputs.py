@@ -107,7 +107,7 @@ class InputConsumer:
         group: str = "dialer-engine",
         park_seconds: float = 30.0,
         templates: convert.Templates | None = None,
-        global_dnc: bool = True,
+        tables_elsewhere: bool = False,
     ) -> None:
         self._bus = bus
         self._topics = topics
@@ -115,7 +115,10 @@ class InputConsumer:
         self._group = group
         self._park_seconds = park_seconds
         self._templates = templates
-        self._global_dnc = global_dnc
+        # With GlobalTables running, control and global DNC entries are applied there;
+        # this consumer still validates them, so bad ones are dead-lettered exactly once.
+        self._tables_elsewhere = tables_elsewhere
+        self._appeared: set[str] = set()
         self._sub: Subscription | None = None
         self._stopping = asyncio.Event()
         self._parked: dict[str, list[_Parked]] = defaultdict(list)
@@ -137,6 +140,7 @@ class InputConsumer:
             while not self._stopping.is_set():
                 batch = await self._sub.fetch(max_wait=0.5)
                 self._forget_lost_partitions(self._sub.assignment())
+                await self._release_appeared()
                 for msg in batch:
                     await self._take(msg)
                     self._next[(msg.topic, msg.partition)] = msg.offset + 1
@@ -152,12 +156,28 @@ class InputConsumer:
         except Rejected as err:
             await self._dead_letter(msg, err.reason)
             return
-        if not self._global_dnc and isinstance(command, Dnc) and not command.campaign_uuid:
-            return  # the global list is every instance's: GlobalDncReader applies it
+        if self._tables_elsewhere and (
+            msg.topic == self._topics.control
+            or (isinstance(command, Dnc) and not command.campaign_uuid)
+        ):
+            return  # a global table's: GlobalTables applies it in every instance
         await self._apply_or_park(msg, command)
         if isinstance(command, UpsertCampaign):
-            for parked in self._parked.pop(command.campaign.campaign_uuid, []):
-                await self._apply_or_park(parked.msg, parked.command, may_park=False)
+            await self._release(command.campaign.campaign_uuid)
+
+    def campaign_appeared(self, campaign_uuid: str) -> None:
+        """A campaign was created elsewhere (the control table reader): its parked leads
+        are applied on this consumer's next turn."""
+        self._appeared.add(campaign_uuid)
+
+    async def _release_appeared(self) -> None:
+        appeared, self._appeared = self._appeared, set()
+        for campaign_uuid in appeared:
+            await self._release(campaign_uuid)
+
+    async def _release(self, campaign_uuid: str) -> None:
+        for parked in self._parked.pop(campaign_uuid, []):
+            await self._apply_or_park(parked.msg, parked.command, may_park=False)
 
     async def _apply_or_park(self, msg: BusMessage, command: Command, *,
                              may_park: bool = True) -> None:
@@ -228,23 +248,38 @@ class InputConsumer:
         self._stopping.set()
 
 
-class GlobalDncReader:
-    """The global do-not-call list (entries without a campaign) is a global table: every
-    engine instance reads the whole dnc topic from the beginning at start, with no group,
-    and follows it; campaign-scoped entries are left to the group consumer. ``ready`` is
-    set once the topic has been read to its end, and the engine takes no input before it:
-    it must never dial a number whose DNC entry it simply has not read yet."""
+class GlobalTables:
+    """Campaigns and the global do-not-call list are global tables: every engine instance
+    reads the whole control topic and the global entries of the dnc topic from the
+    beginning at start, with no group, and follows them. So every instance knows every
+    campaign: when a rebalance hands it a partition, the campaigns keyed onto it are
+    already there, and a restart rebuilds them. Leads and campaign-scoped DNC entries go
+    through the group consumer, which dials only what its partitions carry.
 
-    def __init__(self, bus: Bus, topics: Topics, apply: Callable[[Command], None]) -> None:
+    ``ready`` is set once both topics have been read to their end; the engine takes no
+    lead before it (it must never dial a number whose DNC entry it has not read yet).
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        topics: Topics,
+        apply: Callable[[Command], None],
+        *,
+        templates: convert.Templates | None = None,
+        on_campaign: Callable[[str], None] = lambda _c: None,
+    ) -> None:
         self._bus = bus
         self._topics = topics
         self._apply = apply
+        self._templates = templates
+        self.on_campaign = on_campaign
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
         self.applied = 0
 
     async def run(self) -> None:
-        reader = await self._bus.read([self._topics.dnc], {})
+        reader = await self._bus.read([self._topics.control, self._topics.dnc], {})
         try:
             while not self._stopping.is_set():
                 batch = await reader.fetch(max_wait=0.3)
@@ -257,12 +292,23 @@ class GlobalDncReader:
 
     def _take(self, msg: BusMessage) -> None:
         try:
-            command = decode(self._topics, msg)
+            command = decode(self._topics, msg, self._templates)
         except Rejected:
             return  # the group consumer dead-letters it, once
-        if isinstance(command, Dnc) and not command.campaign_uuid:
+        if isinstance(command, Dnc) and command.campaign_uuid:
+            return  # campaign-scoped: the group consumer's
+        try:
             self._apply(command)
             self.applied += 1
+        except DialerError as err:
+            # The engine refused a valid command (a delete of an active campaign, a status
+            # for a campaign deleted since): every instance refuses it alike; it is logged
+            # and the table moves on.
+            log.warning("control %s at offset %d not applied: %s", msg.topic, msg.offset,
+                     type(err).__name__)
+            return
+        if isinstance(command, UpsertCampaign):
+            self.on_campaign(command.campaign.campaign_uuid)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -1,6 +1,6 @@
 """Scale-out on the real broker: two engine instances in one consumer group split the
-campaigns by partition (every campaign is dialed by exactly one of them, each lead once),
-and the global do-not-call list is a global table that both read in full."""
+campaigns' leads by partition (each lead dialed once, by one instance), while campaigns and
+the global do-not-call list are global tables that every instance reads in full."""
 
 from __future__ import annotations
 
@@ -22,9 +22,13 @@ def lead_msg(cid: str, i: int) -> bytes:
                                 phone_number=DNC_NUMBER if i == 0 else phone(i)))
 
 
-async def test_two_engines_split_campaigns_and_share_the_global_dnc(
+async def test_two_engines_split_campaigns_and_share_the_global_tables(
     kafka_bootstrap: str, kafka_topic_prefix: str,
 ) -> None:
+    """Campaigns exist before the second engine joins: after the rebalance each instance
+    dials the leads of the partitions it owns, knowing their campaigns from the control
+    table; every lead is dialed once, by one instance; the global DNC binds both."""
+
     def settings(instance: str) -> Settings:
         return Settings(bus="kafka", kafka_bootstrap=kafka_bootstrap, kafka_partitions=4,
                         topic_prefix=kafka_topic_prefix, instance=instance)
@@ -34,28 +38,27 @@ async def test_two_engines_split_campaigns_and_share_the_global_dnc(
     p = first.parts
     await p.bus.publish(p.topics.dnc, m.dumps(m.DncEntry(phone_numbers=[DNC_NUMBER])),
                         key=b"global")
+    campaigns = [f"camp-{i}" for i in range(12)]
+    for cid in campaigns:
+        await p.bus.publish(p.topics.control, m.dumps(m.UpsertCampaign(
+            campaign=campaign(cid, concurrent_call=3))), key=cid.encode())
+    await wait_until(lambda: len(p.dialer.campaigns) == 12, 60)
     second = EngineApp(settings("engine-1"), scenario=FAST)
     await second.start()
     apps = (first, second)
-    # both instances hold the global list before any lead reaches them
-    await wait_until(lambda: all(a.parts.dialer.dnc_phones for a in apps), 30)
+    assert set(second.parts.dialer.campaigns) == set(campaigns), "control is a global table"
+    assert DNC_NUMBER in second.parts.dialer.dnc_phones
 
     def split() -> bool:
         owned = [a.parts.inputs.assignment() for a in apps]
         return all(owned) and len(owned[0] | owned[1]) == 12 and not owned[0] & owned[1]
 
-    # Campaign state moves with its partition only once the changelog restore exists (a
-    # later issue): create the campaigns after the group has settled.
     await wait_until(split, 60)
     owned = [a.parts.inputs.assignment() for a in apps]
-    for topic in p.topics.inputs:  # co-partitioned: partition i of every input topic
-        assert ({n for t, n in owned[0] if t == topic}
-                == {n for t, n in owned[0] if t == p.topics.leads})
-    campaigns = [f"camp-{i}" for i in range(12)]
-    for cid in campaigns:
-        await p.bus.publish(p.topics.control, m.dumps(m.UpsertCampaign(
-            campaign=campaign(cid, concurrent_call=3))), key=cid.encode())
-    await wait_until(lambda: sum(len(a.parts.dialer.campaigns) for a in apps) == 12, 60)
+    for mine in owned:  # co-partitioned: partition i of every input topic together
+        for topic in p.topics.inputs:
+            assert {n for t, n in mine if t == topic} == {
+                n for t, n in mine if t == p.topics.leads}
     for cid in campaigns:
         for i in range(6):
             await p.bus.publish(p.topics.leads, lead_msg(cid, i), key=cid.encode())
@@ -63,16 +66,37 @@ async def test_two_engines_split_campaigns_and_share_the_global_dnc(
     per_lead = Counter(c["lead_uuid"] for c in cdrs)
     assert set(per_lead.values()) == {1}
     assert not any(lead.endswith("-0") for lead in per_lead), "a DNC number was dialed"
-    owners = [set(a.parts.dialer.campaigns) for a in apps]
-    assert owners[0].isdisjoint(owners[1]), "a campaign is owned by one instance"
-    assert owners[0] | owners[1] == set(campaigns)
-    assert all(owners), "both instances own campaigns"
+    dialed_by = [{lead.campaign_uuid for lead in a.parts.dialer.leads.values()} for a in apps]
+    assert dialed_by[0].isdisjoint(dialed_by[1]), "each campaign's leads go to one instance"
+    assert dialed_by[0] | dialed_by[1] == set(campaigns)
+    assert all(dialed_by), "both instances dial"
     for app in apps:
         for lead in app.parts.dialer.leads.values():
             if lead.uuid.endswith("-0"):
                 assert lead.state.value == "skipped"
     await second.stop()
     await first.stop()
+
+
+async def test_campaigns_survive_an_engine_restart() -> None:
+    """The control table is read again at start: a restarted engine knows its campaigns
+    (their pause/start state included) and dials new leads for them."""
+    bus = MemoryBus()
+    app = EngineApp(Settings(bus="memory"), bus=bus, scenario=FAST)
+    await app.start()
+    await create_campaign(app, campaign("c-restart", status="pause"))
+    topics = app.parts.topics
+    await bus.publish(topics.control, m.dumps(m.SetCampaignStatus(
+        campaign_uuid="c-restart", status="start")), key=b"c-restart")
+    await app.stop()
+    again = EngineApp(Settings(bus="memory"), bus=bus, scenario=FAST)
+    await again.start()
+    spec = again.parts.dialer.campaigns["c-restart"].spec
+    assert spec.status.value == "start"
+    await bus.publish(topics.leads, lead_msg("c-restart", 1), key=b"c-restart")
+    (cdr,) = await collect(bus, topics.cdr, 1, seconds=30)
+    assert cdr["lead_uuid"] == "c-restart-1"
+    await again.stop()
 
 
 async def test_the_global_dnc_list_is_loaded_before_any_lead_is_taken() -> None:

@@ -176,3 +176,16 @@ async def test_no_phone_number_or_token_reaches_the_logs(
     assert "input rejected" in text, "the rejection was logged (so logs were captured)"
     assert not re.search(r"(?<!\d)(0|84|\+84)\d{9}(?!\d)", text), "a phone number was logged"
     assert "dev-token" not in text and "ClueCon" not in text
+
+
+async def test_bad_control_messages_are_dead_lettered_once(embedded: EngineApp) -> None:
+    """Control is applied by every instance (a global table) but validated by the group
+    consumer, so a bad control message gives exactly one DLQ record."""
+    p = embedded.parts
+    await p.bus.publish(p.topics.control, b'{"type": "campaign.status", "status": "go"}',
+                        key=b"x")
+    await p.bus.publish(p.topics.control, b"not json", key=b"x")
+    dlq = await collect(p.bus, p.topics.dlq, 2, seconds=30)
+    assert [d["reason"].split(":")[0] for d in dlq] == ["schema", "malformed JSON"]
+    await create_campaign(embedded, campaign("cafter"))
+    assert len(p.bus.messages(p.topics.dlq)) == 2
