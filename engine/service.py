@@ -27,6 +27,7 @@ from engine.errors import DialerError
 from engine.model import CallResult
 from engine.ports import CallAnswered, CallControl, CallDtmf, CallEnded, CallEvent
 from engine.records import Cdr, Hangup, LeadEvent, Originate
+from engine.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class DialerService:
         self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
         self._step_scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._originating = True
         calls.set_listener(self.on_call_event)
 
@@ -105,9 +106,9 @@ class DialerService:
             self.dialer.pump(now)
         for action in self.dialer.drain():
             if isinstance(action, Originate):
-                self._spawn(self._originate(action))
+                self._tasks.spawn(self._originate(action))
             elif isinstance(action, Hangup):
-                self._spawn(self._hangup(action))
+                self._tasks.spawn(self._hangup(action))
             else:
                 self._sink(action)
         self._arm(self.dialer.next_wakeup() if self._originating else None)
@@ -150,11 +151,6 @@ class DialerService:
             await self._calls.hangup(action.call_uuid, action.cause)
         except DialerError as err:
             log.warning("hangup failed: %s", type(err).__name__)
-
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # ---- shutdown ------------------------------------------------------------------
     def stop_originating(self) -> None:

@@ -28,6 +28,7 @@ from engine.errors import CallControlError, NotConnected
 from engine.model import CallResult
 from engine.ports import CallAnswered, CallDtmf, CallEnded, CallEvent
 from engine.records import Originate
+from engine.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class FreeSwitchPool:
         self._tracked: dict[str, _Tracked] = {}
         self._by_job: dict[str, str] = {}
         self._nodes: dict[str, _Node] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         for cfg in nodes:
             self._nodes[cfg.name] = _Node(cfg, self._bridge_for(cfg))
         self.on_health: Callable[[str, bool], None] = lambda _n, _ok: None
@@ -131,7 +132,7 @@ class FreeSwitchPool:
         return EslBridge(
             cfg.host, cfg.port, cfg.password,
             on_event=self._on_event,
-            on_connected=lambda: self._spawn(self._after_connect(cfg.name)),
+            on_connected=lambda: self._tasks.spawn(self._after_connect(cfg.name)),
             on_disconnected=lambda: self._on_disconnected(cfg.name),
             name=f"esl-{cfg.name}",
         )
@@ -151,8 +152,7 @@ class FreeSwitchPool:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
         await asyncio.gather(*(n.bridge.stop() for n in self._nodes.values()))
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
 
     def set_listener(self, listener: Callable[[CallEvent], None]) -> None:
         self._listener = listener
@@ -313,11 +313,6 @@ class FreeSwitchPool:
     def _on_disconnected(self, name: str) -> None:
         self._nodes[name].ready.clear()
         self.on_health(name, False)
-
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
 
 def _channel_uuids(text: str) -> set[str]:
