@@ -13,14 +13,19 @@ import dataclasses
 import logging
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from aiokafka.partitioner import murmur2
 
 from adapters.clock import SystemClock
 from adapters.freeswitch import DialPlan, FreeSwitchPool, NodeConfig
 from adapters.fssim import FsSimulator, Scenario
 from adapters.http.stack import ApiStack
 from adapters.kafka import KafkaBus
+from adapters.kafka.ownership import PartitionOwner
+from adapters.kafka.state import KafkaState
 from adapters.memory_bus import MemoryBus
 from adapters.publisher import RecordPublisher
 from adapters.settings import Settings
@@ -28,7 +33,7 @@ from consumers.convert import Template
 from consumers.inputs import GlobalTables, InputConsumer
 from engine.core import Dialer
 from engine.pacing import SwitchNode
-from engine.ports import Bus, Topics
+from engine.ports import Bus, BusMessage, Topics
 from engine.service import DialerService
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,8 @@ class Parts:
     inputs: InputConsumer
     simulator: FsSimulator | None
     api: ApiStack | None = None
+    state: KafkaState | None = None  # durable engine state (Kafka)
+    owner: PartitionOwner | None = None
 
 
 class EngineApp:
@@ -80,9 +87,17 @@ class EngineApp:
         if self._bus is not None:
             return self._bus
         if s.bus == "kafka":
-            return KafkaBus(s.kafka_bootstrap, topics=self.topics.all,
-                            partitions=s.kafka_partitions, client_id=s.instance)
+            t = self.topics
+            return KafkaBus(s.kafka_bootstrap, topics=t.all,
+                            partitions=s.kafka_partitions, client_id=s.instance,
+                            compacted=(t.control, t.dnc, t.lead_state),
+                            group_instance_id=s.kafka_group_instance_id,
+                            session_timeout_ms=s.kafka_session_timeout_ms)
         return MemoryBus()
+
+    @property
+    def group(self) -> str:
+        return self.settings.engine_group or f"{self.settings.topic_prefix}engine"
 
     async def start(self) -> None:
         s = self.settings
@@ -114,15 +129,28 @@ class EngineApp:
             instance=s.instance,
         )
         publisher = RecordPublisher(bus, self.topics)
-        service = DialerService(dialer, switch, publisher, SystemClock())
+        t = self.topics
+        state: KafkaState | None = None
+        owner: PartitionOwner | None = None
+        if isinstance(bus, KafkaBus) and s.durable_state:
+            partition_of = await campaign_partitioner(bus, t.leads)
+            state = KafkaState(s.kafka_bootstrap, t, self.group, partition_of)
+            service = DialerService(dialer, switch, state, SystemClock(), ownership=switch)
+            state.not_dialed = service.not_dialed
+            owner = PartitionOwner(state, service, t.leads)
+        else:
+            service = DialerService(dialer, switch, publisher, SystemClock())
         switch.on_health = lambda name, ok: self._on_health(dialer, service, name, ok)
         publisher.start()
         templates = {k: Template(t.text, t.audio_file) for k, t in s.templates.items()}
-        t = self.topics
-        inputs = InputConsumer(bus, t, service.apply,
-                               group=s.engine_group or f"{s.topic_prefix}engine",
+        durable_io: dict[str, Any] = {}
+        if state is not None and owner is not None:
+            durable_io = {"listener": owner, "commit": _staged_commit(state),
+                          "settle": service.step, "partition_of": state.partition_of,
+                          "before_close": owner.close}
+        inputs = InputConsumer(bus, t, service.apply, group=self.group,
                                park_seconds=s.park_seconds, templates=templates,
-                               tables_elsewhere=True)
+                               tables_elsewhere=True, **durable_io)
         tables = GlobalTables(bus, t, service.apply, templates=templates,
                               on_campaign=inputs.campaign_appeared)
         loop = asyncio.get_running_loop()
@@ -133,7 +161,7 @@ class EngineApp:
         self._consumer_task.add_done_callback(self._task_ended)
         self._tables = tables
         self._parts = Parts(bus, self.topics, switch, dialer, service, publisher, inputs,
-                            simulator)
+                            simulator, state=state, owner=owner)
         if self._with_api:
             self._parts.api = await self._start_api(bus, dialer)
         log.info("engine started: bus=%s nodes=%d", s.bus, len(nodes))
@@ -165,6 +193,15 @@ class EngineApp:
         return self._parts is not None
 
     @property
+    def caught_up(self) -> bool:
+        """Readiness: the global tables were read to their end offsets and every assigned
+        partition's state is restored (no lead is taken before that)."""
+        p = self._parts
+        if p is None or self._tables is None or not self._tables.ready.is_set():
+            return False
+        return p.owner is None or p.owner.ready
+
+    @property
     def consuming(self) -> bool:
         """False once the input consumer has died (the readiness probe then fails)."""
         return self._consumer_task is not None and not self._consumer_task.done()
@@ -187,14 +224,16 @@ class EngineApp:
             return
         if p.api is not None:
             await p.api.stop()
+        p.service.stop_originating()
         p.inputs.stop()
         if self._consumer_task is not None:
-            await self._consumer_task
+            await self._consumer_task  # hands every partition over before leaving
         if self._tables is not None and self._tables_task is not None:
             self._tables.stop()
             await self._tables_task
-        p.service.stop_originating()
-        await self.wait_for(lambda: p.service.live_calls() == 0, self.settings.drain_seconds)
+        if p.state is None:  # alone: let live calls end; durable: their next owner adopts them
+            await self.wait_for(lambda: p.service.live_calls() == 0,
+                                self.settings.drain_seconds)
         p.service.step()  # flush the last records the core produced
         await p.publisher.close()
         await p.switch.close()
@@ -216,3 +255,27 @@ class EngineApp:
                 return False
             await asyncio.sleep(0.01)
         return True
+
+
+async def campaign_partitioner(bus: KafkaBus, leads_topic: str) -> Callable[[str], int]:
+    """A campaign's partition: the Java default partitioner's choice for its id as the key
+    (murmur2), over the leads topic's actual partition count."""
+    count = len(await bus.partitions_of(leads_topic))
+
+    def partition_of(campaign_uuid: str) -> int:
+        return int(murmur2(campaign_uuid.encode()) & 0x7FFFFFFF) % count
+
+    return partition_of
+
+
+def _staged_commit(state: KafkaState) -> Callable[[Sequence[BusMessage]], Awaitable[None]]:
+    """Input offsets go into their partition's next transaction, after its state."""
+
+    async def commit(marks: Sequence[BusMessage]) -> None:
+        by_partition: dict[int, dict[tuple[str, int], int]] = {}
+        for m in marks:
+            by_partition.setdefault(m.partition, {})[(m.topic, m.partition)] = m.offset + 1
+        for partition, offsets in by_partition.items():
+            state.stage_offsets(partition, offsets)
+
+    return commit

@@ -93,6 +93,7 @@ async def _engine(settings: Settings) -> int:
     # Up before start(): starting may wait on Kafka while the kubelet already probes /livez.
     health = HealthServer({"engine started": lambda: app.started,
                            "inputs consumed": lambda: app.consuming,
+                           "state caught up": lambda: app.caught_up,
                            "switch node connected": switch_connected},
                           host=settings.health_host, port=settings.health_port)
     await health.start()

@@ -7,7 +7,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from engine.ports import BusMessage
+from engine.ports import BusMessage, Rebalance
 
 
 class MemoryBus:
@@ -27,7 +27,11 @@ class MemoryBus:
         log.append(BusMessage(topic, 0, len(log), key, value))
         self._changed.set()
 
-    async def subscribe(self, topics: Sequence[str], group: str) -> MemorySubscription:
+    async def subscribe(
+        self, topics: Sequence[str], group: str, listener: Rebalance | None = None
+    ) -> MemorySubscription:
+        if listener is not None:  # one member, one partition per topic: all of it
+            await listener.assigned(frozenset((t, 0) for t in topics))
         return MemorySubscription(self, tuple(topics), group)
 
     async def read(
@@ -82,6 +86,10 @@ class MemorySubscription:
 
     def assignment(self) -> frozenset[tuple[str, int]]:
         return frozenset((topic, 0) for topic in self._positions)
+
+    async def lag(self) -> int:
+        """Messages between this reader's positions and the ends of its partitions."""
+        return sum(len(self._bus._logs[t]) - pos for t, pos in self._positions.items())
 
     async def commit(self, messages: Sequence[BusMessage]) -> None:
         for m in messages:

@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     # Consumer group of the engine role, shared by all its instances so that Kafka splits
     # the campaigns (partitions) between them. Default: "<topic_prefix>engine".
     engine_group: str = ""
+    # Static group membership (Kubernetes: the pod name): a restarted engine gets its
+    # partitions back without a rebalance. Empty: dynamic membership.
+    kafka_group_instance_id: str = ""
+    # How long a silent engine keeps its partitions before the group gives them away.
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    # Engine on Kafka: lead state in the compacted lead-state changelog, written in one
+    # transaction with the input offsets and the outputs; a call is placed only once its
+    # attempt is durable. false: the PR-era at-least-once path (benchmarks compare both).
+    durable_state: bool = True
     # Embedded mode starts the FreeSWITCH simulator and points fs_nodes at it.
     simulator: bool = True
     fs_nodes: list[FsNode] = Field(default_factory=lambda: [FsNode()])

@@ -19,7 +19,7 @@ import asyncio
 import base64
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from consumers import convert
 from engine.commands import AddLead, Command, Dnc, UpsertCampaign
 from engine.errors import DialerError, UnknownCampaign
-from engine.ports import Bus, BusMessage, Subscription, Topics
+from engine.ports import Bus, BusMessage, Rebalance, Subscription, Topics
 from proto import messages as m
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,24 @@ class InputConsumer:
         park_seconds: float = 30.0,
         templates: convert.Templates | None = None,
         tables_elsewhere: bool = False,
+        listener: Rebalance | None = None,
+        commit: Callable[[Sequence[BusMessage]], Awaitable[None]] | None = None,
+        settle: Callable[[], None] = lambda: None,
+        partition_of: Callable[[str], int] | None = None,
+        before_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """Durable mode (the engine on Kafka): ``listener`` restores and hands over
+        partitions, ``settle`` makes the engine hand its state changes to the durability
+        layer, and ``commit`` puts the offsets into that layer's next transaction, after
+        the state they produced. ``partition_of`` says where a campaign's leads must
+        arrive (one engine owns a campaign); ``before_close`` runs while this member is
+        still in the group."""
         self._bus = bus
+        self._listener = listener
+        self._commit = commit
+        self._settle = settle
+        self._partition_of = partition_of
+        self._before_close = before_close
         self._topics = topics
         self._apply = apply
         self._group = group
@@ -135,7 +151,8 @@ class InputConsumer:
         return sum(len(v) for v in self._parked.values())
 
     async def run(self) -> None:
-        self._sub = await self._bus.subscribe(self._topics.inputs, self._group)
+        self._sub = await self._bus.subscribe(self._topics.inputs, self._group, self._listener)
+        commit = self._commit or self._sub.commit
         try:
             while not self._stopping.is_set():
                 batch = await self._sub.fetch(max_wait=0.5)
@@ -146,8 +163,11 @@ class InputConsumer:
                     self._next[(msg.topic, msg.partition)] = msg.offset + 1
                 await self._expire_parked()
                 if batch or self._parked:
-                    await self._sub.commit(self._commit_marks())
+                    self._settle()
+                    await commit(self._commit_marks())
         finally:
+            if self._before_close is not None:
+                await self._before_close()
             await self._sub.close()
 
     async def _take(self, msg: BusMessage) -> None:
@@ -161,6 +181,16 @@ class InputConsumer:
             or (isinstance(command, Dnc) and not command.campaign_uuid)
         ):
             return  # a global table's: GlobalTables applies it in every instance
+        campaign = (command.lead.campaign_uuid if isinstance(command, AddLead)
+                    else command.campaign_uuid if isinstance(command, Dnc) else "")
+        if campaign and self._partition_of is not None:
+            home = self._partition_of(campaign)
+            if home != msg.partition:
+                # Another engine may own the campaign: applying this here could dial it
+                # from two engines at once. Upstream must key by campaign_uuid.
+                await self._dead_letter(msg, f"misrouted: campaign {campaign} lives in "
+                                             f"partition {home}; key messages by campaign_uuid")
+                return
         await self._apply_or_park(msg, command)
         if isinstance(command, UpsertCampaign):
             await self._release(command.campaign.campaign_uuid)
@@ -283,10 +313,12 @@ class GlobalTables:
         try:
             while not self._stopping.is_set():
                 batch = await reader.fetch(max_wait=0.3)
-                if not batch:
-                    self.ready.set()  # nothing more within the wait: caught up
                 for msg in batch:
                     self._take(msg)
+                # Caught up means the end offsets are reached, not a fetch that came back
+                # empty (a slow broker answers empty long before the end).
+                if not self.ready.is_set() and not batch and await reader.lag() == 0:
+                    self.ready.set()
         finally:
             await reader.close()
 

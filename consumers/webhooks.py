@@ -60,12 +60,13 @@ RETRIABLE_STATUS = frozenset({408, 425, 429})
 VBOT_STATUS: Mapping[str, int] = {
     "answered": 200, "voicemail": 200, "no_answer": 2, "not_available": 2, "busy": 3,
     "phone_block": 3, "cancel": 4, "invalid": 101, "congestion": 100, "failed": 104,
+    "unknown": 104,
 }
 VBOT_DISPOSITION: Mapping[str, str] = {
     "answered": "ANSWER", "voicemail": "ANSWER", "no_answer": "NOANSWER",
     "not_available": "CHANUNAVAIL", "busy": "BUSY", "phone_block": "BUSY",
     "cancel": "CANCEL", "invalid": "CHANUNAVAIL", "congestion": "CONGESTION",
-    "failed": "CHANUNAVAIL",
+    "failed": "CHANUNAVAIL", "unknown": "CHANUNAVAIL",
 }
 
 

@@ -311,6 +311,32 @@ class Dialer(Scheduler):
                 lead.live.add(call_uuid)
         return lead
 
+    def unload(self, campaign_uuids: set[str]) -> list[str]:
+        """Forget the leads and live legs of these campaigns: their partition is another
+        engine's now, which restores them from the changelog and adopts the calls. The
+        campaigns' specs stay (campaigns are a global table). Nothing is published and
+        nothing is originated for them any more, not even what the outbox still held.
+        Returns the call uuids of the legs forgotten (still up on the switch)."""
+        calls: list[str] = []
+        for campaign_uuid in campaign_uuids:
+            run = self.campaigns.get(campaign_uuid)
+            if run is None:
+                continue
+            for leg in run.live.values():
+                self.legs.pop(leg.call_uuid, None)
+                self.pool.release(leg.node)
+                calls.append(leg.call_uuid)
+            if run.deleted:
+                del self.campaigns[campaign_uuid]
+            else:
+                self.campaigns[campaign_uuid] = CampaignRun(run.spec)
+        gone = [uuid for uuid, lead in self.leads.items() if lead.campaign_uuid in campaign_uuids]
+        for lead_uuid in gone:
+            del self.leads[lead_uuid]
+        self._outbox = [a for a in self._outbox
+                        if getattr(a, "campaign_uuid", None) not in campaign_uuids]
+        return calls
+
     # ---- introspection -------------------------------------------------------------
     def live_calls(self, campaign_uuid: str) -> int:
         run = self.campaigns.get(campaign_uuid)

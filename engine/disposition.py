@@ -14,6 +14,10 @@ from types import MappingProxyType
 
 from engine.model import CallResult, CallStatus
 
+# The cause given to a call found "dialing" in the changelog of a partition this engine
+# took over, whose channel no switch has any more: it ended while nobody owned it.
+UNKNOWN_OUTCOME = "UNKNOWN_OUTCOME"
+
 UNANSWERED_CAUSES: Mapping[str, CallStatus] = MappingProxyType(
     {
         "USER_BUSY": CallStatus.BUSY,
@@ -31,6 +35,7 @@ UNANSWERED_CAUSES: Mapping[str, CallStatus] = MappingProxyType(
         "SWITCH_CONGESTION": CallStatus.CONGESTION,
         "ORIGINATOR_CANCEL": CallStatus.CANCEL,
         "LOSE_RACE": CallStatus.CANCEL,
+        UNKNOWN_OUTCOME: CallStatus.UNKNOWN,
     }
 )
 

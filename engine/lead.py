@@ -145,6 +145,7 @@ class LeadSnapshot:
     round_statuses: tuple[CallStatus, ...]
     round_billsec: int
     live: tuple[tuple[str, int, str, float], ...] = ()
+    seq: int = 0  # import order within the engine: a restore keeps each queue's order
 
 
 def transition(lead: Lead, new: LeadState, reason: str = "") -> LeadState:
@@ -178,4 +179,5 @@ def snapshot(lead: Lead, legs: Mapping[str, Leg], at: float) -> LeadSnapshot:
             for uuid in sorted(lead.live)
             if uuid in legs
         ),
+        seq=lead.seq,
     )

@@ -58,6 +58,9 @@ class CallStatus(StrEnum):
     CANCEL = "cancel"
     FAILED = "failed"
     VOICEMAIL = "voicemail"
+    # The call was placed but its end fell while no engine owned its partition (a crash or
+    # a handover): nobody saw how it ended. Recalled like ``failed`` (recall.decide).
+    UNKNOWN = "unknown"
 
 
 # recall_status words of seed 001 → canonical statuses.

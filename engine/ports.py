@@ -6,8 +6,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.model import CallResult
-from engine.records import Originate
+from engine.lead import LeadSnapshot
+from engine.model import CallResult, LeadInput
+from engine.records import Cdr, LeadEvent, Originate
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,19 @@ class Subscription(Protocol):
     def assignment(self) -> frozenset[tuple[str, int]]:
         """The (topic, partition) pairs this member reads now (a group splits them)."""
 
+    async def lag(self) -> int:
+        """Messages between this member's positions and the end offsets read now."""
+
+
+class Rebalance(Protocol):
+    """Told when a group member gains or loses partitions (``Bus.subscribe``). Both are
+    awaited before the member fetches again: a partition's state is restored before its
+    first message is taken, and handed over before another member takes it."""
+
+    async def assigned(self, partitions: frozenset[tuple[str, int]]) -> None: ...
+
+    async def revoked(self, partitions: frozenset[tuple[str, int]]) -> None: ...
+
 
 class Bus(Protocol):
     async def start(self) -> None: ...
@@ -39,7 +53,9 @@ class Bus(Protocol):
 
     async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None: ...
 
-    async def subscribe(self, topics: Sequence[str], group: str) -> Subscription: ...
+    async def subscribe(
+        self, topics: Sequence[str], group: str, listener: Rebalance | None = None
+    ) -> Subscription: ...
 
     async def read(
         self, topics: Sequence[str], start: Mapping[tuple[str, int], int]
@@ -84,12 +100,17 @@ class Topics:
         return self.prefix + "dlq"
 
     @property
+    def lead_state(self) -> str:
+        return self.prefix + "lead-state"
+
+    @property
     def inputs(self) -> tuple[str, str, str]:
         return (self.control, self.dnc, self.leads)
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (self.leads, self.dnc, self.control, self.cdr, self.lead_events, self.dlq)
+        return (self.leads, self.dnc, self.control, self.cdr, self.lead_events, self.dlq,
+                self.lead_state)
 
 
 # ---- call control ----------------------------------------------------------------------
@@ -125,3 +146,38 @@ class CallControl(Protocol):
     async def originate(self, request: Originate) -> None: ...
 
     async def hangup(self, call_uuid: str, cause: str) -> None: ...
+
+
+class CallOwnership(Protocol):
+    """Which calls' events this process receives, when partitions move between engines.
+
+    Every channel carries its partition's tag (a channel variable); a process receives the
+    events of the tags it follows, so a call's events move with its partition."""
+
+    async def follow(self, tag: str, calls: Mapping[str, str]) -> set[str]:
+        """Receive the events of channels tagged ``tag`` and track ``calls`` (call_uuid →
+        node) as live; returns those no switch has any more (they ended unobserved)."""
+
+    def unfollow(self, tag: str, calls: Sequence[str]) -> None:
+        """Stop receiving ``tag``'s events and forget ``calls`` without ending them: their
+        next owner adopts them."""
+
+
+# ---- durability ------------------------------------------------------------------------
+class Durability(Protocol):
+    """Where the engine's state and records become durable before they take effect.
+
+    ``journal`` and ``customer_dnc`` are the partition's state, ``record`` its outputs;
+    ``dial`` runs ``go`` only once everything handed over before it is durable (the
+    attempt's "dialing" snapshot: the write-ahead intent), and never when the partition
+    was lost meanwhile. The embedded mode's implementation does each at once.
+    """
+
+    def record(self, item: Cdr | LeadEvent) -> None: ...
+
+    def journal(self, lead: LeadInput, snap: LeadSnapshot) -> None: ...
+
+    def customer_dnc(self, campaign_uuid: str, customer_ids: Sequence[str], add: bool) -> None:
+        ...
+
+    def dial(self, request: Originate, go: Callable[[Originate], None]) -> None: ...

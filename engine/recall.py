@@ -30,6 +30,14 @@ class RoundResult:
     too_short: bool = False
 
 
+def _recalled(spec: Campaign, status: CallStatus) -> bool:
+    """An unknown outcome (a call that ended while no engine owned it) is a failure to
+    know: it is recalled when failed calls are."""
+    if status is CallStatus.UNKNOWN:
+        return CallStatus.FAILED in spec.recall_status
+    return status in spec.recall_status
+
+
 def decide(spec: Campaign, statuses: list[CallStatus], answered_billsec: int) -> RoundResult:
     answered = next((s for s in statuses if s in ANSWERED_STATUSES), None)
     if answered is not None:
@@ -38,5 +46,5 @@ def decide(spec: Campaign, statuses: list[CallStatus], answered_billsec: int) ->
     tried = [s for s in statuses if s is not CallStatus.CANCEL] or statuses
     if not tried:
         return RoundResult(CallStatus.FAILED, CallStatus.FAILED in spec.recall_status)
-    recallable = [s for s in tried if s in spec.recall_status]
+    recallable = [s for s in tried if _recalled(spec, s)]
     return RoundResult(recallable[0] if recallable else tried[-1], bool(recallable))

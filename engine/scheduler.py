@@ -118,6 +118,9 @@ class Scheduler:
         self._rr = 0
         self._wake: float | None = None
 
+    def set_journal(self, journal: Journal | None) -> None:
+        self._journal = journal
+
     # ---- outputs -------------------------------------------------------------------
     def drain(self) -> list[Action]:
         out, self._outbox = self._outbox, []

@@ -4,13 +4,19 @@ the actions the core returns, and keeps exactly one timer armed for ``next_wakeu
 There is no polling loop: every input schedules one coalesced ``step`` (pump + drain) on
 the event loop, and time-driven work (a window opening, a recall falling due, a CPS token)
 is driven by the single timer. Time comes from the injected ``Clock``.
+
+Durability (``engine.ports.Durability``): every lead snapshot, campaign-scoped do-not-call
+entry and record goes to it as it is made; an Originate goes out only when ``dial`` says
+its attempt's "dialing" snapshot is durable. Partitions move between engines with
+``take_over`` (restore, then reconcile with the switches) and ``hand_over``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from engine.clock import Clock, TimerHandle
 from engine.commands import (
@@ -23,9 +29,19 @@ from engine.commands import (
     UpsertCampaign,
 )
 from engine.core import Dialer
-from engine.errors import DialerError
-from engine.model import CallResult
-from engine.ports import CallAnswered, CallControl, CallDtmf, CallEnded, CallEvent
+from engine.disposition import UNKNOWN_OUTCOME
+from engine.errors import DialerError, UnknownCampaign
+from engine.lead import LeadSnapshot
+from engine.model import CallResult, LeadInput
+from engine.ports import (
+    CallAnswered,
+    CallControl,
+    CallDtmf,
+    CallEnded,
+    CallEvent,
+    CallOwnership,
+    Durability,
+)
 from engine.records import Cdr, Hangup, LeadEvent, Originate
 from engine.tasks import TaskSet
 
@@ -34,20 +50,63 @@ log = logging.getLogger(__name__)
 RecordSink = Callable[[Cdr | LeadEvent], None]
 
 
+class Immediate:
+    """Durability for the embedded mode: records go to ``sink`` at once, nothing is
+    journalled, and an originate goes out at once (one process; nothing to hand over)."""
+
+    def __init__(self, sink: RecordSink) -> None:
+        self._sink = sink
+
+    def record(self, item: Cdr | LeadEvent) -> None:
+        self._sink(item)
+
+    def journal(self, lead: LeadInput, snap: LeadSnapshot) -> None:
+        return None
+
+    def customer_dnc(self, campaign_uuid: str, customer_ids: Sequence[str], add: bool) -> None:
+        return None
+
+    def dial(self, request: Originate, go: Callable[[Originate], None]) -> None:
+        go(request)
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """A partition's state as read back from its changelog."""
+
+    leads: Sequence[tuple[LeadInput, LeadSnapshot]]
+    dnc_customers: Sequence[tuple[str, str]]  # (campaign_uuid, customer_id)
+
+
 class DialerService:
     def __init__(
-        self, dialer: Dialer, calls: CallControl, sink: RecordSink, clock: Clock
+        self,
+        dialer: Dialer,
+        calls: CallControl,
+        durability: Durability | RecordSink,
+        clock: Clock,
+        ownership: CallOwnership | None = None,
     ) -> None:
+        """``durability``: a plain record sink means the embedded mode (``Immediate``)."""
         self.dialer = dialer
         self._calls = calls
-        self._sink = sink
+        self._durable: Durability = (
+            durability if not callable(durability) else Immediate(durability))
+        self._ownership = ownership
         self._clock = clock
         self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
         self._step_scheduled = False
         self._tasks = TaskSet()
         self._originating = True
+        self._held = False
         calls.set_listener(self.on_call_event)
+        dialer.set_journal(self._journal)
+
+    def _journal(self, snap: LeadSnapshot) -> None:
+        lead = self.dialer.leads.get(snap.lead_uuid)
+        if lead is not None:
+            self._durable.journal(lead.input, snap)
 
     # ---- inputs --------------------------------------------------------------------
     def apply(self, command: Command) -> None:
@@ -75,6 +134,7 @@ class DialerService:
                 d.add_dnc_customers(campaign_uuid, customers, now)
             else:
                 d.remove_dnc_customers(campaign_uuid, customers)
+            self._durable.customer_dnc(campaign_uuid, customers, add)
         if phones:
             if add:
                 d.add_dnc_phones(phones)
@@ -102,16 +162,22 @@ class DialerService:
     def step(self) -> None:
         self._step_scheduled = False
         now = self._clock.now()
-        if self._originating:
+        dialing = self._originating and not self._held
+        if dialing:
             self.dialer.pump(now)
         for action in self.dialer.drain():
             if isinstance(action, Originate):
-                self._tasks.spawn(self._originate(action))
+                self._durable.dial(action, self._go)
             elif isinstance(action, Hangup):
                 self._tasks.spawn(self._hangup(action))
             else:
-                self._sink(action)
-        self._arm(self.dialer.next_wakeup() if self._originating else None)
+                self._durable.record(action)
+        self._arm(self.dialer.next_wakeup() if dialing else None)
+
+    def _go(self, request: Originate) -> None:
+        """The attempt is durable: place the call (unless the leg ended meanwhile)."""
+        if request.call_uuid in self.dialer.legs:
+            self._tasks.spawn(self._originate(request))
 
     def _arm(self, at: float | None) -> None:
         if at == self._timer_at:
@@ -152,11 +218,68 @@ class DialerService:
         except DialerError as err:
             log.warning("hangup failed: %s", type(err).__name__)
 
+    def not_dialed(self, request: Originate, cause: str) -> None:
+        """An attempt recorded as dialing whose originate must not go out any more (its
+        intent expired, or the partition moved): its leg ends here with ``cause``, as a
+        refused call. The attempt counts as made, which is conservative."""
+        self.on_call_event(CallEnded(CallResult(call_uuid=request.call_uuid, hangup_cause=cause,
+                                                refused=True, end_epoch=self._clock.now())))
+
+    # ---- partitions moving between engines -------------------------------------------
+    async def take_over(self, tag: str, restored: Restored) -> tuple[int, int, int]:
+        """Restore a partition's leads and campaign-scoped do-not-call entries, then adopt
+        its calls still up on the switches (they count against concurrent_call and end
+        with their normal CDR); a call the switches no longer have ended while nobody
+        owned it: it gets an unknown-outcome CDR and the recall rules decide.
+
+        Returns (leads restored, calls adopted, calls ended unobserved)."""
+        d = self.dialer
+        for campaign_uuid, customer_id in restored.dnc_customers:
+            run = d.campaigns.get(campaign_uuid)
+            if run is not None and not run.deleted:
+                run.dnc_customers.add(customer_id)
+        count = 0
+        for lead_in, snap in sorted(restored.leads, key=lambda r: r[1].seq):
+            try:
+                d.restore_lead(lead_in, snap)
+                count += 1
+            except UnknownCampaign:
+                continue  # its campaign was deleted: nothing left to dial
+        live = {leg.call_uuid: leg.node for lead_in, snap in restored.leads
+                for leg in (d.legs.get(c[0]) for c in snap.live) if leg is not None}
+        gone: set[str] = set()
+        if self._ownership is not None:
+            gone = await self._ownership.follow(tag, live)
+        now = self._clock.now()
+        for call_uuid in sorted(gone):
+            d.call_ended(CallResult(call_uuid=call_uuid, hangup_cause=UNKNOWN_OUTCOME,
+                                    end_epoch=now), now)
+        self.kick()
+        return count, len(live) - len(gone), len(gone)
+
+    def hand_over(self, tag: str, campaigns: Iterable[str]) -> int:
+        """The partition is another engine's now: forget its leads and calls (the calls go
+        on; their next owner adopts them). Returns the number of calls handed over."""
+        calls = self.dialer.unload(set(campaigns))
+        if self._ownership is not None:
+            self._ownership.unfollow(tag, calls)
+        self.kick()
+        return len(calls)
+
     # ---- shutdown ------------------------------------------------------------------
     def stop_originating(self) -> None:
         """Shutdown order: stop dialing new calls; live calls finish on their own."""
         self._originating = False
         self._arm(None)
+
+    def hold(self) -> None:
+        """No new originations until ``release_hold`` (partitions are moving)."""
+        self._held = True
+        self._arm(None)
+
+    def release_hold(self) -> None:
+        self._held = False
+        self.kick()
 
     def live_calls(self) -> int:
         return len(self.dialer.legs)

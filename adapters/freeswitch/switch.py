@@ -6,6 +6,11 @@ then reconciles: a call this adapter tracks that the switch no longer has ended 
 were away, and gets its one ``CallEnded`` with cause ``LOST_WHILE_DISCONNECTED`` (an
 attempt whose outcome is unknown counts as made).
 
+Partitions: every channel also carries ``autocall_partition`` (its partition's tag, set by
+the durability layer); ``follow``/``unfollow`` add and remove a filter per tag on every
+node, so a call's events reach whichever engine owns its partition now, and a new owner
+adopts the calls it restored as live.
+
 Exactly one ``CallEnded`` per originate: from CHANNEL_HANGUP_COMPLETE, or from a failed
 BACKGROUND_JOB when no channel was ever created (a refused session), or from
 reconciliation. Whichever comes first wins; later ones find no tracked call and are
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import orjson
@@ -35,6 +40,8 @@ log = logging.getLogger(__name__)
 EVENTS = ("CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB DTMF "
           "CUSTOM avmd::beep")
 LOST = "LOST_WHILE_DISCONNECTED"
+PARTITION_VARIABLE = "autocall_partition"
+FILTER_HEADER = "variable_" + PARTITION_VARIABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +130,7 @@ class FreeSwitchPool:
         self._tracked: dict[str, _Tracked] = {}
         self._by_job: dict[str, str] = {}
         self._nodes: dict[str, _Node] = {}
+        self._tags: set[str] = set()  # partitions whose channels' events we receive
         self._tasks = TaskSet()
         for cfg in nodes:
             self._nodes[cfg.name] = _Node(cfg, self._bridge_for(cfg))
@@ -205,6 +213,47 @@ class FreeSwitchPool:
         node = self._nodes[tracked.node]
         await node.bridge.submit(f"api uuid_kill {call_uuid} {cause}", self._timeout)
 
+    # ---- CallOwnership -------------------------------------------------------------
+    async def follow(self, tag: str, calls: Mapping[str, str]) -> set[str]:
+        """Receive ``tag``'s events, track ``calls`` (call_uuid → node) and return those no
+        switch has any more. A node that is down is asked when it is back (its reconnect
+        reconciles every tracked call of it); a node no longer configured has none."""
+        now = asyncio.get_running_loop().time()
+        for call_uuid, node_name in calls.items():
+            self._tracked[call_uuid] = _Tracked(call_uuid, node_name, now, created=True)
+        self._tags.add(tag)
+        gone = {c for c, n in calls.items() if n not in self._nodes}
+        for name, node in self._nodes.items():
+            if not node.ready.is_set():
+                continue
+            try:
+                await node.bridge.submit(f"filter {FILTER_HEADER} {tag}", self._timeout)
+                mine = [c for c, n in calls.items() if n == name]
+                if mine:
+                    reply = await node.bridge.submit("api show channels as json", self._timeout)
+                    live = _channel_uuids(reply.text)
+                    gone.update(c for c in mine if c not in live)
+            except CallControlError as err:
+                # The connection is going down: its reconnect subscribes and reconciles.
+                log.warning("node %s: follow %s deferred: %s", name, tag, err)
+        for call_uuid in gone:
+            self._forget(call_uuid)
+        return gone
+
+    def unfollow(self, tag: str, calls: Sequence[str]) -> None:
+        self._tags.discard(tag)
+        for call_uuid in calls:
+            self._forget(call_uuid)
+        for node in self._nodes.values():
+            if node.ready.is_set():
+                self._tasks.spawn(self._unfilter(node, tag))
+
+    async def _unfilter(self, node: _Node, tag: str) -> None:
+        try:
+            await node.bridge.submit(f"filter delete {FILTER_HEADER} {tag}", self._timeout)
+        except CallControlError as err:
+            log.warning("node %s: filter delete failed: %s", node.config.name, err)
+
     async def api(self, node: str, command: str) -> str:
         reply = await self._nodes[node].bridge.submit(f"api {command}", self._timeout)
         return reply.text
@@ -269,6 +318,8 @@ class FreeSwitchPool:
             for header, value in (("Event-Name", "BACKGROUND_JOB"), ("Event-Name", "DTMF"),
                                   ("Event-Subclass", "avmd::beep")):
                 await bridge.submit(f"filter {header} {value}", self._timeout)
+            for tag in sorted(self._tags):
+                await bridge.submit(f"filter {FILTER_HEADER} {tag}", self._timeout)
             await self._reconcile(name)
         except CallControlError as err:
             log.warning("node %s: setup after connect failed: %s", name, err)

@@ -64,6 +64,7 @@ V1_KEYS: Mapping[str, str] = {
     "answered": "answered", "voicemail": "answered", "busy": "busy",
     "no_answer": "no_answer", "not_available": "not_available", "cancel": "cancel",
     "invalid": "failed", "phone_block": "failed", "congestion": "failed", "failed": "failed",
+    "unknown": "failed",
 }
 V3_KEYS: Mapping[str, str] = {
     "answered": "answered", "voicemail": "answered", "busy": "busy",

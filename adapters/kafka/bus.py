@@ -14,13 +14,13 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
 
 from engine.errors import DialerError
-from engine.ports import BusMessage
+from engine.ports import BusMessage, Rebalance
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,20 @@ class KafkaBus:
         topics: Sequence[str] = (),
         partitions: int = 3,
         client_id: str = "dialer",
+        compacted: Sequence[str] = (),
+        group_instance_id: str | None = None,
+        session_timeout_ms: int = 10_000,
     ) -> None:
+        """``compacted``: topics created with cleanup.policy=compact (tables and the
+        changelog: they must never expire). ``group_instance_id``: static membership
+        (a restarted member gets its partitions back without a rebalance)."""
         self._bootstrap = bootstrap
         self._topics = tuple(topics)
         self._partitions = partitions
         self._client_id = client_id
+        self._compacted = frozenset(compacted)
+        self._group_instance_id = group_instance_id or None
+        self._session_timeout_ms = session_timeout_ms
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -69,9 +78,12 @@ class KafkaBus:
             missing = [n for n in names if n not in existing]
             if missing:
                 try:
-                    await admin.create_topics(
-                        [NewTopic(n, self._partitions, 1) for n in missing]
-                    )
+                    await admin.create_topics([
+                        NewTopic(n, self._partitions, 1,
+                                 topic_configs={"cleanup.policy": "compact"}
+                                 if n in self._compacted else {})
+                        for n in missing
+                    ])
                 except TopicAlreadyExistsError:
                     log.debug("topics created concurrently")
         finally:
@@ -87,11 +99,16 @@ class KafkaBus:
             raise RuntimeError("KafkaBus.start() was not awaited")
         await self._producer.send_and_wait(topic, value, key=key)
 
+    async def partitions_of(self, topic: str) -> list[int]:
+        return [tp.partition for tp in await _all_partitions(self._bootstrap, [topic])]
+
     def _consumer(self, *topics: str, group: str | None) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             *topics,
             bootstrap_servers=self._bootstrap,
             group_id=group,
+            group_instance_id=self._group_instance_id if group else None,
+            session_timeout_ms=self._session_timeout_ms,
             client_id=self._client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -102,8 +119,11 @@ class KafkaBus:
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
 
-    async def subscribe(self, topics: Sequence[str], group: str) -> KafkaSubscription:
-        consumer = self._consumer(*topics, group=group)
+    async def subscribe(
+        self, topics: Sequence[str], group: str, listener: Rebalance | None = None
+    ) -> KafkaSubscription:
+        consumer = self._consumer(group=group)
+        consumer.subscribe(list(topics), listener=_Listener(listener) if listener else None)
         await consumer.start()
         return KafkaSubscription(consumer)
 
@@ -153,12 +173,35 @@ async def _all_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPa
         await admin.close()
 
 
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, listener: Rebalance) -> None:
+        self._listener = listener
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._listener.revoked(frozenset((tp.topic, tp.partition) for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._listener.assigned(frozenset((tp.topic, tp.partition) for tp in assigned))
+
+
 class KafkaSubscription:
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self._consumer = consumer
 
     def assignment(self) -> frozenset[tuple[str, int]]:
         return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
+    async def lag(self) -> int:
+        """Messages between this member's positions and its partitions' end offsets (read
+        now), transaction markers included: 0 means caught up with the end read now."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return 0
+        ends = await self._consumer.end_offsets(assigned)
+        behind = 0
+        for tp in assigned:
+            behind += max(0, ends[tp] - await self._consumer.position(tp))
+        return behind
 
     async def fetch(self, max_wait: float) -> list[BusMessage]:
         batches = await self._consumer.getmany(timeout_ms=int(max_wait * 1000), max_records=500)

@@ -1,0 +1,79 @@
+"""Partitions moving between engine instances: the rebalance listener of the engine's
+input group (``engine.ports.Rebalance``).
+
+A partition of the co-partitioned input topics carries whole campaigns; whoever owns it
+dials them. On assignment the engine takes each new partition before its first message:
+it fences the previous owner, restores the partition's changelog (to the end offset read
+at that moment) and adopts its calls still up on the switches. On revocation it stops
+originating and makes what it staged durable; partitions that the new assignment gives
+back stay as they are (eager rebalancing revokes everything first), the others are
+handed over: their state is dropped here and their calls are left up for the next owner.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from adapters.kafka.state import KafkaState
+from engine.service import DialerService
+
+log = logging.getLogger(__name__)
+
+
+class PartitionOwner:
+    def __init__(self, state: KafkaState, service: DialerService, leads_topic: str) -> None:
+        self._state = state
+        self._service = service
+        self._leads = leads_topic
+        self.restoring = 0
+        self.assignments = 0  # completed assignments (readiness needs one)
+
+    def _numbers(self, partitions: frozenset[tuple[str, int]]) -> set[int]:
+        return {p for topic, p in partitions if topic == self._leads}
+
+    @property
+    def ready(self) -> bool:
+        return self.assignments > 0 and self.restoring == 0
+
+    async def revoked(self, partitions: frozenset[tuple[str, int]]) -> None:
+        self._service.hold()
+        for p in sorted(self._numbers(partitions) & self._state.owned):
+            if not await self._state.flush(p):
+                log.warning("partition %d: staged state not durable before the rebalance", p)
+
+    async def assigned(self, partitions: frozenset[tuple[str, int]]) -> None:
+        mine = self._numbers(partitions)
+        try:
+            for p in sorted(self._state.known - mine):
+                await self.hand_over(p)
+            for p in sorted(mine - self._state.owned):  # the others are kept as they are
+                if p in self._state.known:
+                    await self.hand_over(p)  # fenced meanwhile: its state here is stale
+                await self._take(p)
+            self.assignments += 1
+        finally:
+            self._service.release_hold()
+
+    async def _take(self, p: int) -> None:
+        self.restoring += 1
+        started = time.monotonic()
+        try:
+            restored = await self._state.open(p)
+            leads, adopted, ended = await self._service.take_over(self._state.tag(p), restored)
+        finally:
+            self.restoring -= 1
+        log.info("partition %d taken in %.2f s: %d leads restored, %d calls adopted, "
+                 "%d ended unobserved", p, time.monotonic() - started, leads, adopted, ended)
+
+    async def hand_over(self, p: int) -> None:
+        campaigns = [c for c in self._service.dialer.campaigns if self._state.partition_of(c) == p]
+        calls = self._service.hand_over(self._state.tag(p), campaigns)
+        await self._state.close(p)
+        log.info("partition %d handed over (%d calls left up for its next owner)", p, calls)
+
+    async def close(self) -> None:
+        """Shutdown: make everything durable and hand every partition over."""
+        self._service.hold()
+        for p in sorted(self._state.known):
+            await self.hand_over(p)

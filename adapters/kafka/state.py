@@ -1,0 +1,414 @@
+"""The engine's durable state on Kafka: a compacted changelog per input partition, written
+in transactions that also commit the input offsets (Kafka Streams' state stores, and
+Faust's one transactional producer per input partition).
+
+Per owned partition p (of the co-partitioned input topics) one ``_Partition`` holds:
+- a transactional producer, ``transactional.id = <group>.<p>``: whoever owns p now has
+  initialised it last, which fenced the previous owner's producer (a zombie, a paused or
+  partitioned engine can no longer commit anything for p, so it can no longer dial for
+  p: see below) and aborted its open transaction;
+- what the engine handed over since the last transaction: lead snapshots (key
+  ``lead/<lead_uuid>``), campaign-scoped do-not-call entries (``dnc/<campaign>/<customer>``,
+  a tombstone when removed) for the ``lead-state`` topic, CDRs and lead events, and the
+  input offsets taken;
+- the originates waiting for their "dialing" snapshot to be durable.
+
+One flusher task per partition turns all of it into one transaction (records, then the
+offsets with ``send_offsets_to_transaction``, then commit), then releases the originates:
+the write-ahead intent. While one transaction is in flight the next one accumulates, so
+the batch grows with the load (group commit) and nothing waits on a timer.
+
+Input offsets commit in the same transaction as the state they produced, so a lead whose
+offset is committed has its snapshot in the changelog (guarantee 1), and everything an
+engine did for p is either in the changelog or was never visible to anyone.
+
+Releasing an originate after its commit is fenced only at commit time: an engine paused
+right after a commit could dial late. So an originate goes out only if its transaction
+was started less than ``intent_ttl`` ago (a monotonic clock, which runs on while a process
+is stopped); otherwise its leg ends as not dialed, and the attempt counts as made.
+
+A failed transaction (broker down, a timeout) is retried as a whole in a new transaction
+from a new producer with the same transactional id, until it commits or the partition is
+lost; the engine's originates wait meanwhile, so nothing is dialed that is not durable. A
+transaction whose commit was acknowledged but looked failed is written again: records may
+be duplicated (consumers dedupe: cdr_uuid, lead state is idempotent), attempts never.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from adapters.publisher import encode
+from engine.lead import LeadSnapshot, LeadState
+from engine.model import CallStatus, LeadInput
+from engine.ports import Topics
+from engine.records import Cdr, LeadEvent, Originate
+from engine.service import Restored
+
+log = logging.getLogger(__name__)
+
+INTENT_EXPIRED = "INTENT_EXPIRED"
+LEAD_KEY = "lead/"
+DNC_KEY = "dnc/"
+
+
+# ---- the changelog's records ----------------------------------------------------------
+def _default(obj: object) -> object:
+    if isinstance(obj, MappingProxyType):
+        return dict(obj)
+    raise TypeError(type(obj).__name__)
+
+
+def encode_lead(lead: LeadInput, snap: LeadSnapshot) -> bytes:
+    """One self-contained record per lead (compaction keeps the last): the snapshot's
+    fields at the top level (lead_uuid, campaign_uuid, state, …) and the import under
+    ``input``, so a restore needs nothing else."""
+    body: dict[str, Any] = {f: getattr(snap, f) for f in LeadSnapshot.__dataclass_fields__}
+    body["input"] = {f: getattr(lead, f) for f in LeadInput.__dataclass_fields__}
+    return orjson.dumps(body, default=_default)
+
+
+def decode_lead(value: bytes) -> tuple[LeadInput, LeadSnapshot]:
+    body = orjson.loads(value)
+    raw = body.pop("input")
+    lead = LeadInput(**{**raw, "phones": tuple(raw["phones"]),
+                        "params": MappingProxyType(dict(raw["params"]))})
+    snap = LeadSnapshot(**{
+        **body,
+        "state": LeadState(body["state"]),
+        "round_statuses": tuple(CallStatus(s) for s in body["round_statuses"]),
+        "live": tuple((str(c), int(i), str(n), float(t)) for c, i, n, t in body["live"]),
+    })
+    return lead, snap
+
+
+def decode_changelog(records: Sequence[tuple[bytes, bytes | None]]) -> Restored:
+    """The last record per key wins (what compaction will keep); a tombstone deletes."""
+    last: dict[bytes, bytes | None] = {}
+    for key, value in records:
+        last[key] = value
+    leads: list[tuple[LeadInput, LeadSnapshot]] = []
+    dnc: list[tuple[str, str]] = []
+    for key, value in last.items():
+        if value is None:
+            continue
+        text = key.decode("utf-8", "replace")
+        try:
+            if text.startswith(LEAD_KEY):
+                leads.append(decode_lead(value))
+            elif text.startswith(DNC_KEY):
+                body = orjson.loads(value)
+                dnc.append((str(body["campaign_uuid"]), str(body["customer_id"])))
+        except (KeyError, TypeError, ValueError) as err:
+            # Only this engine writes the changelog: a record it cannot read is a bug in
+            # an older version. Say so, and go on with the others.
+            log.error("lead-state record %s unreadable: %s", text[:80], err)
+    return Restored(leads, dnc)
+
+
+# ---- one partition ----------------------------------------------------------------------
+@dataclass(eq=False)
+class _Partition:
+    number: int
+    tag: str
+    producer: AIOKafkaProducer
+    staged: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    waiting: list[tuple[Originate, Callable[[Originate], None]]] = field(default_factory=list)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    lost: bool = False
+    transactions: int = 0
+
+    def pending(self) -> bool:
+        return bool(self.staged or self.offsets or self.waiting)
+
+
+class KafkaState:
+    """``engine.ports.Durability`` on Kafka, partition by partition (see the module doc).
+
+    ``partition_of`` maps a campaign to its input partition (the default partitioner's
+    choice for its key). The owner (``adapters.kafka.ownership``) opens and closes
+    partitions as the group assigns and revokes them.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Topics,
+        group: str,
+        partition_of: Callable[[str], int],
+        *,
+        options: Mapping[str, Any] | None = None,
+        not_dialed: Callable[[Originate, str], None] = lambda _o, _c: None,
+        intent_ttl: float = 3.0,
+        txn_timeout: float = 30.0,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._group = group
+        self.partition_of = partition_of
+        self._options = dict(options or {})
+        self.not_dialed = not_dialed
+        self._intent_ttl = intent_ttl
+        self._txn_timeout = txn_timeout
+        self._parts: dict[int, _Partition] = {}
+        self.dropped = 0  # records for partitions not owned (lost meanwhile)
+        self._encode: Callable[[Cdr | LeadEvent], bytes] = encode
+        self._outage_logged = 0.0
+
+    def tag(self, partition: int) -> str:
+        return f"{self._group}.p{partition}"
+
+    @property
+    def owned(self) -> frozenset[int]:
+        return frozenset(p for p, part in self._parts.items() if not part.lost)
+
+    @property
+    def known(self) -> frozenset[int]:
+        """Partitions opened and not closed yet, lost ones included."""
+        return frozenset(self._parts)
+
+    def pending(self) -> int:
+        """Records and originates not yet durable (the shutdown counts them)."""
+        return sum(len(p.staged) + len(p.waiting) for p in self._parts.values())
+
+    # ---- Durability ---------------------------------------------------------------
+    def _part(self, campaign_uuid: str) -> _Partition | None:
+        part = self._parts.get(self.partition_of(campaign_uuid))
+        if part is None or part.lost:
+            self.dropped += 1
+            return None
+        return part
+
+    def _stage(self, part: _Partition, topic: str, key: bytes, value: bytes | None) -> None:
+        part.staged.append((topic, key, value))
+        part.wake.set()
+
+    def record(self, item: Cdr | LeadEvent) -> None:
+        part = self._part(item.campaign_uuid)
+        if part is not None:
+            topic = self._topics.cdr if isinstance(item, Cdr) else self._topics.lead_events
+            self._stage(part, topic, item.campaign_uuid.encode(), self._encode(item))
+
+    def journal(self, lead: LeadInput, snap: LeadSnapshot) -> None:
+        part = self._part(lead.campaign_uuid)
+        if part is not None:
+            self._stage(part, self._topics.lead_state, (LEAD_KEY + lead.lead_uuid).encode(),
+                        encode_lead(lead, snap))
+
+    def customer_dnc(self, campaign_uuid: str, customer_ids: Sequence[str], add: bool) -> None:
+        part = self._part(campaign_uuid)
+        if part is None:
+            return
+        for customer_id in customer_ids:
+            key = f"{DNC_KEY}{campaign_uuid}/{customer_id}".encode()
+            value = orjson.dumps({"campaign_uuid": campaign_uuid, "customer_id": customer_id})
+            self._stage(part, self._topics.lead_state, key, value if add else None)
+
+    def dial(self, request: Originate, go: Callable[[Originate], None]) -> None:
+        part = self._part(request.campaign_uuid)
+        if part is None:
+            return  # the partition is being handed over: its new owner settles the leg
+        variables = dict(request.variables)
+        variables["autocall_partition"] = part.tag
+        part.waiting.append((_with_variables(request, variables), go))
+        part.wake.set()
+
+    def stage_offsets(self, partition: int, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Input offsets (next offset to read) to commit with partition's next transaction."""
+        part = self._parts.get(partition)
+        if part is None or part.lost:
+            return
+        for (topic, p), offset in offsets.items():
+            part.offsets[TopicPartition(topic, p)] = offset
+        part.wake.set()
+
+    # ---- partitions coming and going ----------------------------------------------
+    def _producer(self, partition: int) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=f"{self._group}-p{partition}",
+            transactional_id=f"{self._group}.{partition}",
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=1,
+            compression_type="lz4",
+            max_batch_size=256 * 1024,
+            **self._options,
+        )
+
+    async def open(self, partition: int) -> Restored:
+        """Take partition ``partition``: fence its previous owner, then read its changelog
+        to the end (read_committed: what the previous owner committed, nothing else)."""
+        producer = self._producer(partition)
+        await producer.start()  # InitProducerId: fences the old owner, aborts its txn
+        part = _Partition(partition, self.tag(partition), producer)
+        try:
+            restored = await self._read_changelog(partition)
+        except BaseException:
+            await producer.stop()
+            raise
+        self._parts[partition] = part
+        part.task = asyncio.get_running_loop().create_task(
+            self._flush_forever(part), name=f"txn-p{partition}")
+        return restored
+
+    async def _read_changelog(self, partition: int) -> Restored:
+        tp = TopicPartition(self._topics.lead_state, partition)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+            isolation_level="read_committed", client_id=f"{self._group}-restore",
+            max_partition_fetch_bytes=8 * 1024 * 1024, **self._options)
+        await consumer.start()
+        records: list[tuple[bytes, bytes | None]] = []
+        try:
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            while await consumer.position(tp) < end:
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=10_000)
+                records.extend((r.key or b"", r.value) for r in batch.get(tp, ()))
+        finally:
+            await consumer.stop()
+        return decode_changelog(records)
+
+    async def flush(self, partition: int, deadline: float = 10.0) -> bool:
+        """Wait until what is staged for ``partition`` is durable (or the deadline)."""
+        part = self._parts.get(partition)
+        if part is None:
+            return True
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline
+        while part.pending() and not part.lost:
+            part.idle.clear()
+            part.wake.set()
+            try:
+                await asyncio.wait_for(part.idle.wait(), max(0.0, end - loop.time()))
+            except TimeoutError:
+                return False
+        return not part.lost
+
+    async def close(self, partition: int, *, deadline: float = 10.0) -> None:
+        """Hand the partition back: commit what is staged (while still its owner), then
+        stop its producer. Originates still waiting are dropped (their legs are being
+        handed over; the next owner finds them dialing with no channel)."""
+        if partition in self._parts:
+            await self.flush(partition, deadline)
+        part = self._parts.pop(partition, None)
+        if part is None:
+            return
+        part.lost = True
+        if part.task is not None:
+            part.task.cancel()
+            await asyncio.gather(part.task, return_exceptions=True)
+        unflushed = len(part.staged) + len(part.waiting)
+        if unflushed:
+            log.warning("partition %d closed with %d records not durable", partition, unflushed)
+        await _stop_quietly(part.producer)
+
+    def lost(self, partition: int) -> bool:
+        part = self._parts.get(partition)
+        return part is None or part.lost
+
+    async def close_all(self, deadline: float = 10.0) -> None:
+        await asyncio.gather(*(self.close(p, deadline=deadline) for p in list(self._parts)))
+
+    # ---- the flusher --------------------------------------------------------------
+    async def _flush_forever(self, part: _Partition) -> None:
+        while not part.lost:
+            if not part.pending():
+                part.idle.set()
+                part.wake.clear()
+                await part.wake.wait()
+                continue
+            staged, part.staged = part.staged, []
+            offsets, part.offsets = part.offsets, {}
+            waiting, part.waiting = part.waiting, []
+            started = time.monotonic()
+            if not await self._commit_until_done(part, staged, offsets):
+                return  # fenced: the partition is another engine's now
+            part.transactions += 1
+            if time.monotonic() - started > self._intent_ttl:
+                for request, _go in waiting:
+                    self.not_dialed(request, INTENT_EXPIRED)
+            else:
+                for request, go in waiting:
+                    go(request)
+
+    async def _commit_until_done(
+        self, part: _Partition, staged: list[tuple[str, bytes, bytes | None]],
+        offsets: dict[TopicPartition, int],
+    ) -> bool:
+        delay = 0.1
+        while not part.lost:
+            try:
+                await asyncio.wait_for(self._transaction(part, staged, offsets),
+                                       self._txn_timeout)
+                return True
+            except ProducerFenced:
+                log.warning("partition %d: fenced by its new owner", part.number)
+                part.lost = True
+                return False
+            except (KafkaError, TimeoutError, OSError) as err:
+                self._log_outage(part.number, err)
+            # A new producer with the same transactional id aborts whatever the failed
+            # transaction left open; the whole batch goes again.
+            await _stop_quietly(part.producer)
+            await asyncio.sleep(delay)  # backoff before reconnecting to the broker
+            delay = min(delay * 2, 5.0)
+            part.producer = self._producer(part.number)
+            try:
+                await asyncio.wait_for(part.producer.start(), self._txn_timeout)
+            except ProducerFenced:
+                part.lost = True
+                return False
+            except (KafkaError, TimeoutError, OSError) as err:
+                self._log_outage(part.number, err)
+        return False
+
+    async def _transaction(
+        self, part: _Partition, staged: list[tuple[str, bytes, bytes | None]],
+        offsets: dict[TopicPartition, int],
+    ) -> None:
+        producer = part.producer
+        await producer.begin_transaction()
+        for topic, key, value in staged:
+            # send() only queues the record (it waits when the buffer is full: the
+            # backpressure); commit_transaction waits for every one of them.
+            await producer.send(topic, value, key=key, partition=part.number)
+        if offsets:
+            await producer.send_offsets_to_transaction(offsets, self._group)
+        await producer.commit_transaction()
+
+    def _log_outage(self, partition: int, err: BaseException) -> None:
+        """At most one line every 10 s, however many partitions retry."""
+        now = time.monotonic()
+        if now - self._outage_logged >= 10.0:
+            self._outage_logged = now
+            log.warning("Kafka unreachable, state not durable yet (partition %d, %s); "
+                        "dialing waits", partition, type(err).__name__)
+
+
+def _with_variables(request: Originate, variables: dict[str, str]) -> Originate:
+    return replace(request, variables=MappingProxyType(variables))
+
+
+async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    try:
+        await asyncio.wait_for(producer.stop(), 10.0)
+    except (KafkaError, TimeoutError, OSError) as err:
+        log.debug("producer stop: %s", type(err).__name__)
+
+
