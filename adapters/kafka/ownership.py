@@ -12,8 +12,11 @@ handed over: their state is dropped here and their calls are left up for the nex
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+
+from aiokafka.errors import KafkaError
 
 from adapters.kafka.state import KafkaState
 from engine.service import DialerService
@@ -56,10 +59,21 @@ class PartitionOwner:
             self._service.release_hold()
 
     async def _take(self, p: int) -> None:
+        """Restore ``p``; retried until it works, since the group fetches nothing for any
+        partition while this runs, and no lead may be taken before its state is back."""
         self.restoring += 1
         started = time.monotonic()
+        delay = 0.2
         try:
-            restored = await self._state.open(p)
+            while True:
+                try:
+                    restored = await self._state.open(p)
+                    break
+                except (KafkaError, OSError, TimeoutError) as err:
+                    log.warning("partition %d: restore failed (%s); retrying in %.1f s",
+                                p, type(err).__name__, delay)
+                    await asyncio.sleep(delay)  # backoff before asking the broker again
+                    delay = min(delay * 2, 5.0)
             leads, adopted, ended = await self._service.take_over(self._state.tag(p), restored)
         finally:
             self.restoring -= 1
