@@ -123,7 +123,8 @@ class KafkaBus:
         self, topics: Sequence[str], group: str, listener: Rebalance | None = None
     ) -> KafkaSubscription:
         consumer = self._consumer(group=group)
-        consumer.subscribe(list(topics), listener=_Listener(listener) if listener else None)
+        consumer.subscribe(list(topics),
+                           listener=_Listener(listener, consumer) if listener else None)
         await consumer.start()
         return KafkaSubscription(consumer)
 
@@ -174,14 +175,26 @@ async def _all_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPa
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, listener: Rebalance) -> None:
+    """aiokafka assigns partitions before it calls the listener, and its fetcher does not
+    wait for the listener: the new partitions are paused until ``assigned`` returns, so
+    no message of a partition is taken before its state is restored (records fetched
+    meanwhile are discarded by aiokafka and fetched again from the same position)."""
+
+    def __init__(self, listener: Rebalance, consumer: AIOKafkaConsumer) -> None:
         self._listener = listener
+        self._consumer = consumer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self._listener.revoked(frozenset((tp.topic, tp.partition) for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self._listener.assigned(frozenset((tp.topic, tp.partition) for tp in assigned))
+        self._consumer.pause(*assigned)
+        try:
+            await self._listener.assigned(
+                frozenset((tp.topic, tp.partition) for tp in assigned))
+        finally:
+            owned = self._consumer.assignment()
+            self._consumer.resume(*(tp for tp in assigned if tp in owned))
 
 
 class KafkaSubscription:

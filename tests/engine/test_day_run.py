@@ -161,8 +161,8 @@ def test_a_day_of_ten_thousand_leads_keeps_every_invariant() -> None:
     paused = [t for t, o in rig.originated if o.campaign_uuid == "debt"
               and start + 5400 <= t < start + 7200]
     assert paused == []
+    # Speed is measured in benchmarks/, never asserted here (a loaded machine is slower).
     print(f"\nday run: {len(rig.originated)} calls, {rig.steps} steps, {elapsed:.2f} s")
-    assert elapsed < 30
 
 
 def _with(rig: Rig, cid: str, **changes: Any) -> Campaign:
