@@ -235,7 +235,9 @@ class EngineApp:
             await self.wait_for(lambda: p.service.live_calls() == 0,
                                 self.settings.drain_seconds)
         p.service.step()  # flush the last records the core produced
-        await p.publisher.close()
+        left = await p.publisher.close(self.settings.drain_seconds)
+        if p.state is not None:
+            left += p.state.pending() + p.state.dropped
         await p.switch.close()
         await p.bus.close()
         if p.simulator is not None:
@@ -243,6 +245,7 @@ class EngineApp:
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
         self._parts = None
+        log.info("engine stopped: %d records could not be flushed", left)
 
     @staticmethod
     async def wait_for(condition: object, seconds: float) -> bool:
