@@ -112,6 +112,9 @@ class KafkaBus:
             client_id=self._client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # The engine writes its outputs in transactions: what an aborted or fenced
+            # transaction wrote never happened, so no reader may see it.
+            isolation_level="read_committed",
             max_poll_records=500,
             # Co-partitioning: every input topic is keyed by campaign id, so partition i
             # of control, dnc and leads must go to the same member (the range assignor
