@@ -151,6 +151,8 @@ class EngineApp:
         inputs = InputConsumer(bus, t, service.apply, group=self.group,
                                park_seconds=s.park_seconds, templates=templates,
                                tables_elsewhere=True, **durable_io)
+        if state is not None:
+            state.may_own = lambda p: (t.leads, p) in inputs.assignment()
         tables = GlobalTables(bus, t, service.apply, templates=templates,
                               on_campaign=inputs.campaign_appeared)
         loop = asyncio.get_running_loop()

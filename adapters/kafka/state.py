@@ -154,6 +154,7 @@ class KafkaState:
         not_dialed: Callable[[Originate, str], None] = lambda _o, _c: None,
         intent_ttl: float = 3.0,
         txn_timeout: float = 30.0,
+        may_own: Callable[[int], bool] = lambda _p: True,
     ) -> None:
         self._bootstrap = bootstrap
         self._topics = topics
@@ -161,6 +162,7 @@ class KafkaState:
         self.partition_of = partition_of
         self._options = dict(options or {})
         self.not_dialed = not_dialed
+        self.may_own = may_own
         self._intent_ttl = intent_ttl
         self._txn_timeout = txn_timeout
         self._parts: dict[int, _Partition] = {}
@@ -364,8 +366,12 @@ class KafkaState:
             except (KafkaError, TimeoutError, OSError) as err:
                 self._log_outage(part.number, err)
             # A new producer with the same transactional id aborts whatever the failed
-            # transaction left open; the whole batch goes again.
+            # transaction left open; the whole batch goes again. Only while the group still
+            # gives us the partition: initialising the id would fence its new owner.
             await _stop_quietly(part.producer)
+            if not self.may_own(part.number):
+                part.lost = True
+                return False
             await asyncio.sleep(delay)  # backoff before reconnecting to the broker
             delay = min(delay * 2, 5.0)
             part.producer = self._producer(part.number)
