@@ -39,15 +39,22 @@ LONG_TALK = Scenario(speed=10.0, ring_time=(1.0, 2.0), talk_time=(80.0, 90.0), a
 
 
 class _Recorder(dict[str, Any]):
-    """The simulator's channel table, remembering every uuid ever created in it."""
+    """The simulator's channel table, remembering every channel ever created in it (uuid
+    → how many times, and each channel with the loop time it was created at)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.created: Counter[str] = Counter()
+        self.log: list[tuple[float, Any]] = []
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.created[key] += 1
+        self.log.append((asyncio.get_running_loop().time(), value))
         super().__setitem__(key, value)
+
+    def by(self, instance: str, since: float = 0.0) -> int:
+        return sum(1 for at, chan in self.log
+                   if at >= since and chan.variables.get("autocall_engine") == instance)
 
 
 async def _read_committed(bootstrap: str, topic: str, want: int,
@@ -65,6 +72,33 @@ async def _read_committed(bootstrap: str, topic: str, want: int,
     finally:
         await consumer.stop()
     return out
+
+
+async def _spawn_engine(bootstrap: str, prefix: str, sim_port: int,
+                        instance: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from adapters.cli import main; raise SystemExit(main(['engine']))",
+        env=_engine_env(bootstrap, prefix, sim_port, instance),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def _survivor(bootstrap: str, prefix: str, sim_port: int, instance: str) -> EngineApp:
+    return EngineApp(Settings(
+        bus="kafka", kafka_bootstrap=bootstrap, topic_prefix=prefix, kafka_partitions=3,
+        instance=instance, simulator=False, kafka_session_timeout_ms=6000,
+        fs_nodes=[{"name": "fs1", "host": "127.0.0.1", "port": sim_port, "cps": 200}],
+    ))
+
+
+async def _campaign_with_leads(bus: KafkaBus, topics: Topics, cid: str, n: int) -> None:
+    spec = campaign(cid, concurrent_call=CAP, recall_times=0)
+    await bus.publish(topics.control, m.dumps(m.UpsertCampaign(campaign=spec)),
+                      key=cid.encode())
+    for i in range(n):
+        lead = m.LeadImport(campaign_uuid=cid, lead_uuid=f"{cid}-{i}",
+                            phone_number=phone(i), param={"ten": f"K {i}"})
+        await bus.publish(topics.leads, m.dumps(lead), key=cid.encode())
 
 
 def _engine_env(bootstrap: str, prefix: str, sim_port: int, instance: str) -> dict[str, str]:
@@ -95,31 +129,16 @@ async def test_sigkill_mid_campaign_loses_nothing_and_dials_nothing_twice(
     bus = KafkaBus(kafka_bootstrap, topics=topics.all, partitions=3,
                    compacted=(topics.control, topics.dnc, topics.lead_state))
     await bus.start()
-    victim = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from adapters.cli import main; raise SystemExit(main(['engine']))",
-        env=_engine_env(kafka_bootstrap, kafka_topic_prefix, sim.port, "victim"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    victim = await _spawn_engine(kafka_bootstrap, kafka_topic_prefix, sim.port, "victim")
     survivor: EngineApp | None = None
     try:
-        spec = campaign("durable-c1", concurrent_call=CAP, recall_times=0)
-        await bus.publish(topics.control, m.dumps(m.UpsertCampaign(campaign=spec)),
-                          key=b"durable-c1")
-        for i in range(LEADS):
-            lead = m.LeadImport(campaign_uuid="durable-c1", lead_uuid=f"dl-{i}",
-                                phone_number=phone(i), param={"ten": f"K {i}"})
-            await bus.publish(topics.leads, m.dumps(lead), key=b"durable-c1")
+        await _campaign_with_leads(bus, topics, "durable-c1", LEADS)
         await wait_until(lambda: sim.live_channels == CAP, 60)
         victim.send_signal(signal.SIGKILL)
         await asyncio.wait_for(victim.wait(), 10)
         up_at_kill = sim.live_channels
 
-        survivor = EngineApp(Settings(
-            bus="kafka", kafka_bootstrap=kafka_bootstrap, topic_prefix=kafka_topic_prefix,
-            kafka_partitions=3, instance="survivor", simulator=False,
-            fs_nodes=[{"name": "fs1", "host": "127.0.0.1", "port": sim.port, "cps": 200}],
-            kafka_session_timeout_ms=6000,
-        ))
+        survivor = _survivor(kafka_bootstrap, kafka_topic_prefix, sim.port, "survivor")
         await survivor.start()
         cdrs = await _read_committed(kafka_bootstrap, topics.cdr, LEADS, 120)
         by_lead = Counter(c["lead_uuid"] for c in {c["cdr_uuid"]: c for c in cdrs}.values())
@@ -144,4 +163,114 @@ async def test_sigkill_mid_campaign_loses_nothing_and_dials_nothing_twice(
         if survivor is not None:
             await survivor.stop()
         await bus.close()
+        await sim.stop()
+
+
+@pytest.mark.timeout(180)
+async def test_a_zombie_resumed_after_losing_its_partition_originates_nothing(
+    kafka_bootstrap: str, kafka_topic_prefix: str,
+) -> None:
+    """SIGSTOP past the session timeout: another engine fences the partition, restores it
+    and dials on. SIGCONT: the paused engine's held originates and whatever its buffered
+    hangup events make it pump can no longer reach the switch (its producer is fenced, its
+    intents expired); the campaign stays within concurrent_call and nothing is dialed
+    twice."""
+    sim = FsSimulator(scenario=LONG_TALK, host="127.0.0.1", port=0, sps=1000)
+    await sim.start()
+    recorder = _Recorder()
+    sim.engine.channels = recorder
+    topics = Topics(kafka_topic_prefix)
+    bus = KafkaBus(kafka_bootstrap, topics=topics.all, partitions=3,
+                   compacted=(topics.control, topics.dnc, topics.lead_state))
+    await bus.start()
+    zombie = await _spawn_engine(kafka_bootstrap, kafka_topic_prefix, sim.port, "zombie")
+    survivor: EngineApp | None = None
+    loop = asyncio.get_running_loop()
+    try:
+        await _campaign_with_leads(bus, topics, "zombie-c1", 20)
+        await wait_until(lambda: sim.live_channels == CAP, 60)
+        zombie.send_signal(signal.SIGSTOP)
+        survivor = _survivor(kafka_bootstrap, kafka_topic_prefix, sim.port, "survivor")
+        await survivor.start()
+        # The survivor owns the campaign once it has restored and adopted the calls.
+        await wait_until(lambda: survivor is not None
+                         and survivor.parts.dialer.live_calls("zombie-c1") > 0, 60)
+        await wait_until(lambda: recorder.by("survivor") >= 2, 60)
+        resumed_at = loop.time()
+        zombie.send_signal(signal.SIGCONT)
+        # The resumed engine runs what it held: its buffered events, its flusher, then its
+        # rejoin. Until the group has given it partitions again (a rejoin takes at least a
+        # heartbeat, 3 s) only a fenced producer stands between it and the switch.
+        cdrs = await _read_committed(kafka_bootstrap, topics.cdr, 20, 150)
+        stale = sum(1 for at, chan in recorder.log if resumed_at <= at < resumed_at + 2.0
+                    and chan.variables.get("autocall_engine") == "zombie")
+        later = recorder.by("zombie", since=resumed_at + 2.0)
+        by_lead = Counter(c["lead_uuid"] for c in {c["cdr_uuid"]: c for c in cdrs}.values())
+        twice = sum(1 for n in recorder.created.values() if n > 1)
+        print(f"\nzombie: originations in the 2 s after SIGCONT {stale} (after its rejoin "
+              f"{later}), leads with a CDR {len(by_lead)}/20, originated twice {twice}, "
+              f"peak live {sim.max_live_channels}/{CAP}, by survivor {recorder.by('survivor')}")
+        assert stale == 0
+        assert len(by_lead) == 20 and set(by_lead.values()) == {1}
+        assert twice == 0
+        assert sim.max_live_channels <= CAP
+    finally:
+        if zombie.returncode is None:
+            zombie.send_signal(signal.SIGCONT)
+            zombie.kill()
+            await zombie.wait()
+        if survivor is not None:
+            await survivor.stop()
+        await bus.close()
+        await sim.stop()
+
+
+@pytest.mark.timeout(180)
+async def test_a_graceful_stop_hands_live_calls_over_without_dropping_one(
+    kafka_bootstrap: str, kafka_topic_prefix: str,
+) -> None:
+    """A rolling restart's SIGTERM path (EngineApp.stop): the engine stops dialing, makes
+    its state durable and leaves; the other engine adopts the calls still up, which end
+    with their normal CDR: none is hung up, none has an unknown outcome."""
+    sim = FsSimulator(scenario=LONG_TALK, host="127.0.0.1", port=0, sps=1000)
+    await sim.start()
+    recorder = _Recorder()
+    sim.engine.channels = recorder
+    topics = Topics(kafka_topic_prefix)
+    first = _survivor(kafka_bootstrap, kafka_topic_prefix, sim.port, "first")
+    second: EngineApp | None = None
+    await first.start()
+    try:
+        p = first.parts
+        assert isinstance(p.bus, KafkaBus)
+        await _campaign_with_leads(p.bus, topics, "roll-c1", LEADS)
+        await wait_until(lambda: sim.live_channels == CAP, 60)
+        second = _survivor(kafka_bootstrap, kafka_topic_prefix, sim.port, "second")
+        await second.start()
+        await wait_until(lambda: second is not None and len(second.parts.inputs.assignment()) > 0,
+                         60)
+        owner, other = ((first, second) if first.parts.dialer.live_calls("roll-c1")
+                        else (second, first))
+        up = sim.live_channels
+        await owner.stop()
+        if owner is second:
+            second = None
+        cdrs = await _read_committed(kafka_bootstrap, topics.cdr, LEADS, 120)
+        unique = {c["cdr_uuid"]: c for c in cdrs}.values()
+        statuses = Counter(c["status"] for c in unique)
+        dropped = sum(1 for c in unique if c["hangup_cause"] != "NORMAL_CLEARING")
+        twice = sum(1 for n in recorder.created.values() if n > 1)
+        print(f"\ngraceful: calls up at stop {up}, CDRs {len(unique)}/{LEADS}, "
+              f"statuses {dict(statuses)}, dropped {dropped}, originated twice {twice}, "
+              f"peak live {sim.max_live_channels}/{CAP}")
+        assert len(unique) == LEADS
+        assert statuses == Counter({"answered": LEADS})
+        assert dropped == 0
+        assert twice == 0
+        assert sim.max_live_channels <= CAP
+        assert other.parts.dialer.live_calls("roll-c1") == 0
+    finally:
+        for app in (first, second):
+            if app is not None and app.started:
+                await app.stop()
         await sim.stop()
