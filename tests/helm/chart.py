@@ -187,7 +187,7 @@ def mounted_files(sts: dict[str, Any]) -> dict[str, tuple[str, str]]:
     volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}
     files: dict[str, tuple[str, str]] = {}
     for mount in container(sts).get("volumeMounts", []):
-        secret = volumes[mount["name"]].get("secret")
+        secret = volumes.get(mount["name"], {}).get("secret")  # else a claim or emptyDir
         if secret is None:
             continue
         for item in secret["items"]:
