@@ -64,3 +64,23 @@ def test_helm_show_readme(helm: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("# autocall-dialer")
     assert "| `engine.replicas` | int | `3` |" in run.stdout
+
+
+_LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "helm/README.md", "helm/autocall-dialer/README.md",
+                                 "helm/autocall-dialer/values.yaml"])
+def test_deployment_docs_stand_alone(doc: str) -> None:
+    """No reference outside the repository (issue 12: helm/README.md linked a design file
+    beside it); every relative link resolves to a file of the repository."""
+    root = CHART.parents[1]
+    path = root / doc
+    text = path.read_text()
+    assert "../shared" not in text and "/work/" not in text, doc
+    for target in _LINK.findall(text):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        resolved = (path.parent / target).resolve()
+        assert resolved.is_relative_to(root), f"{doc} links outside the repository: {target}"
+        assert resolved.exists(), f"{doc} links to a missing file: {target}"
