@@ -495,3 +495,9 @@ def test_image_digest_pins_every_container(ha: Rendered) -> None:
     images |= {c["image"] for p in ha.of("Pod") for c in p["spec"]["containers"]}
     values = yaml.safe_load(HA_VALUES.read_text())["image"]
     assert images == {f"{values['repository']}:{values['tag']}@{values['digest']}"}
+
+
+def test_ipv6_and_named_brokers_are_accepted(helm: Path, load_settings: Any) -> None:
+    r = render(helm, "--set", "config.kafkaBootstrap=[fd00::5]:9092\\,kafka-1.kafka:9093")
+    env = pod_env(r, r.sts("api"), 0, chart_secrets(r))
+    assert load_settings(env).kafka_bootstrap == "[fd00::5]:9092,kafka-1.kafka:9093"

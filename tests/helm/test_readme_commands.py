@@ -107,6 +107,13 @@ def test_readme_helm_commands_install_the_chart(
                 if "config.kafkaBootstrap" in sets:
                     assert settings.kafka_bootstrap == sets["config.kafkaBootstrap"]
                     assert "," in settings.kafka_bootstrap  # every broker, not the first
+                for name, value in entry["flags"]:
+                    if name == "--set-json" and value.startswith("engine.fsNodes=") and \
+                            sts["spec"]["template"]["spec"]["containers"][0]["args"] == [
+                                "engine"]:
+                        nodes = json.loads(value.partition("=")[2])
+                        assert [(n.name, n.host) for n in settings.fs_nodes] == [
+                            (n["name"], n["host"]) for n in nodes]
                 if "image.repository" in sets:
                     assert container_image(sts).startswith(sets["image.repository"] + ":")
     assert installs, f"{readme}: no helm install/upgrade among its commands"
