@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -501,3 +502,35 @@ def test_ipv6_and_named_brokers_are_accepted(helm: Path, load_settings: Any) -> 
     r = render(helm, "--set", "config.kafkaBootstrap=[fd00::5]:9092\\,kafka-1.kafka:9093")
     env = pod_env(r, r.sts("api"), 0, chart_secrets(r))
     assert load_settings(env).kafka_bootstrap == "[fd00::5]:9092,kafka-1.kafka:9093"
+
+
+# ---- NOTES --------------------------------------------------------------------------
+
+
+def notes(helm: Path, tmp_path: Path, *args: str) -> str:
+    """NOTES.txt as `helm install` prints it: `helm template` renders NOTES.txt but does
+    not print it, so a copy of the chart renders it (tpl) into a ConfigMap."""
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    shutil.copy(CHART / "templates" / "NOTES.txt", chart / "notes.txt")
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n"
+        '  notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n')
+    run = run_helm(helm, "template", RELEASE, str(chart), "--namespace", "autocall",
+                   "--show-only", "templates/zz-notes.yaml", *args)
+    assert run.returncode == 0, run.stderr
+    notes_text: str = yaml.safe_load(run.stdout)["data"]["notes"]
+    return notes_text
+
+
+def test_notes_give_the_switch_totals_and_the_test_command(helm: Path, tmp_path: Path) -> None:
+    text = notes(helm, tmp_path)
+    assert "3 pod(s)" in text
+    assert "fs1: 900 sessions, 24 calls/s" in text  # 3 pods x 300 sessions, 8 calls/s
+    assert "helm test dialer -n autocall" in text
+    assert 'stock ESL password "ClueCon"' in text
+    ha = notes(helm, tmp_path / "ha", "-f", str(HA_VALUES))
+    assert "fs-a: 780 sessions, 27 calls/s; fs-b: 1200 sessions, 28.5 calls/s" in ha
+    assert "ClueCon" not in ha
+    keda = notes(helm, tmp_path / "keda", "--set", "engine.keda.enabled=true")
+    assert "up to 12 pod(s)" in keda and "scaled by KEDA" in keda
