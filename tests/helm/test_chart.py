@@ -1,27 +1,20 @@
 """The Helm chart (helm/autocall-dialer), rendered by a real helm binary.
 
 ``helm lint --strict`` and ``helm template`` run with the default values and with
-``ci/ha-values.yaml`` (existingSecret, three engine pods, two FreeSWITCH nodes). The
-rendered objects are parsed and checked for what a deployment depends on; the pods'
-environment is resolved the way the kubelet does it (envFrom, then env in order, with
-``$(VAR)`` expansion, fieldRef and secretKeyRef) and loaded into ``adapters.settings.Settings``,
-so a chart that would start a mis-configured dialer fails here.
+``ci/ha-values.yaml`` (existingSecret, three engine pods, two FreeSWITCH nodes, Kafka over
+SASL_SSL). The rendered objects are parsed and checked for what a deployment depends on;
+the pods' environment is resolved the way the kubelet does it and loaded into
+``adapters.settings.Settings``, so a chart that would start a mis-configured dialer fails
+here.
 
 helm comes from ``tests/helm/helm_bin.py`` (built from the Go module proxy on first use).
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import math
-import os
 import re
-import shutil
-import subprocess
 import tomllib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,196 +23,29 @@ import yaml
 
 from adapters.cli import _parser
 from adapters.settings import Settings
-from tests.helm.helm_bin import BUILD_TIMEOUT_S, HELM_ENV, HelmUnavailable, helm_path
+from tests.helm.chart import (
+    CHART,
+    DOCKERFILE,
+    EXISTING_SECRET,
+    HA_VALUES,
+    PROPOSED_SETTINGS,
+    RELEASE,
+    ROOT,
+    SENTINEL_VALUES,
+    Rendered,
+    all_dialer_env_names,
+    chart_secrets,
+    container,
+    pod_env,
+    port_named,
+    render,
+    run_helm,
+    values_file,
+)
+from tests.helm.helm_bin import BUILD_TIMEOUT_S
 
 # The first run may build helm (about a minute or two); the global 120 s would cut it.
 pytestmark = pytest.mark.timeout(BUILD_TIMEOUT_S + 300)
-
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "helm" / "autocall-dialer"
-HA_VALUES = CHART / "ci" / "ha-values.yaml"
-DOCKERFILE = ROOT / "helm" / "Dockerfile"
-RELEASE, NAMESPACE = "dialer", "autocall"
-HELM_TIMEOUT_S = 120
-
-# DIALER_* variables the chart sets for settings the lead is adding (see helm/README.md):
-# accepted while Settings lacks them, validated by Settings as soon as it has them.
-PROPOSED_SETTINGS = {"health_port", "engine_group"}
-
-# The existing Secret ha-values.yaml points at, as an operator would create it.
-EXISTING_SECRET = {
-    "api-tokens": '["prod-token-1","prod-token-2"]',
-    "webhook-secret": "prod-webhook-hmac",
-    "esl-password-fs-a": "esl-a-pass",
-    "esl-fs-b": "esl-b-pass",
-}
-
-# Distinctive secret values: they must end up in the Secret and nowhere else, and reach
-# Settings intact (quotes, backslashes, HTML-ish characters and a $(VAR) reference that
-# the kubelet must not expand a second time).
-SENTINEL_VALUES: dict[str, Any] = {
-    "secrets": {
-        "apiTokens": ["tok-SENTINEL-one", "tok-SENTINEL-two"],
-        "webhookSecret": "whk-SENTINEL",
-    },
-    "engine": {
-        "fsNodes": [
-            {"name": "fs-a", "host": "10.0.0.5",
-             "password": 'pw-SENTINEL-a"q\\b<&>$(FS_ESL_PASSWORD_1)'},
-            {"name": "fs-b", "host": "10.0.0.6", "port": 8022, "password": "pw-SENTINEL-b"},
-        ],
-    },
-}
-
-
-# ---- helm ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def helm() -> Path:
-    try:
-        return helm_path()
-    except HelmUnavailable as err:
-        if shutil.which("go") is None and HELM_ENV not in os.environ:
-            pytest.skip(f"no helm and no Go toolchain to build it: {err}")
-        raise
-
-
-def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(helm), *args], capture_output=True, text=True,
-                          timeout=HELM_TIMEOUT_S, check=False)
-
-
-@functools.cache
-def _template(helm: Path, args: tuple[str, ...], release: str) -> tuple[dict[str, Any], ...]:
-    run = run_helm(helm, "template", release, str(CHART), "--namespace", NAMESPACE, *args)
-    if run.returncode != 0:
-        raise AssertionError(f"helm template {' '.join(args)} failed:\n{run.stderr}")
-    return tuple(d for d in yaml.safe_load_all(run.stdout) if d)
-
-
-@dataclass(frozen=True)
-class Rendered:
-    docs: tuple[dict[str, Any], ...]
-    release: str = RELEASE
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [d for d in self.docs if d["kind"] == kind]
-
-    def get(self, kind: str, name: str) -> dict[str, Any]:
-        found = [d for d in self.of(kind) if d["metadata"]["name"] == name]
-        assert len(found) == 1, f"{kind}/{name}: {len(found)} found"
-        return found[0]
-
-    def sts(self, component: str) -> dict[str, Any]:
-        found = [d for d in self.of("StatefulSet")
-                 if d["metadata"]["labels"]["app.kubernetes.io/component"] == component]
-        assert len(found) == 1, f"one {component} StatefulSet expected, got {len(found)}"
-        return found[0]
-
-    def secret_data(self, name: str) -> dict[str, str]:
-        doc = self.get("Secret", name)
-        return {k: base64.b64decode(v).decode() for k, v in doc.get("data", {}).items()}
-
-
-def render(helm: Path, *args: str, release: str = RELEASE) -> Rendered:
-    return Rendered(_template(helm, args, release), release)
-
-
-def values_file(tmp_path: Path, values: dict[str, Any]) -> str:
-    path = tmp_path / "values.yaml"
-    path.write_text(yaml.safe_dump(values))
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def default(helm: Path) -> Rendered:
-    return render(helm)
-
-
-@pytest.fixture(scope="module")
-def ha(helm: Path) -> Rendered:
-    return render(helm, "-f", str(HA_VALUES))
-
-
-# ---- the kubelet's view of a pod ----------------------------------------------------
-
-_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
-
-
-def expand(template: str, env: dict[str, str]) -> str:
-    """Kubernetes' dependent-variable expansion: ``$(VAR)`` of an already defined
-    variable is replaced (once, its value is not expanded again), ``$$`` is ``$``,
-    references to unknown variables stay as written."""
-    def sub(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        return env.get(m.group(1), m.group(0))
-    return _REF.sub(sub, template)
-
-
-def pod_env(r: Rendered, sts: dict[str, Any], ordinal: int,
-            secrets: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The environment of the StatefulSet's only container in pod ``ordinal``."""
-    pod_name = f"{sts['metadata']['name']}-{ordinal}"
-    (container,) = sts["spec"]["template"]["spec"]["containers"]
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        if "configMapRef" in source:
-            env.update(r.get("ConfigMap", source["configMapRef"]["name"])["data"])
-        if "secretRef" in source:
-            env.update(secrets[source["secretRef"]["name"]])
-    for var in container.get("env", []):
-        if "value" in var:
-            env[var["name"]] = expand(str(var["value"]), env)
-            continue
-        ref = var["valueFrom"]
-        if "fieldRef" in ref:
-            assert ref["fieldRef"]["fieldPath"] == "metadata.name", ref
-            env[var["name"]] = pod_name
-        elif "secretKeyRef" in ref:
-            key = ref["secretKeyRef"]
-            # a missing key is CreateContainerConfigError on a real cluster
-            env[var["name"]] = secrets[key["name"]][key["key"]]
-        else:
-            raise AssertionError(f"unexpected valueFrom {ref}")
-    return env
-
-
-@pytest.fixture
-def load_settings(monkeypatch: pytest.MonkeyPatch) -> Any:
-    def load(env: dict[str, str]) -> Settings:
-        for name in list(os.environ):
-            if name.startswith("DIALER_"):
-                monkeypatch.delenv(name)
-        for name, value in env.items():
-            if name.startswith("DIALER_"):
-                monkeypatch.setenv(name, value)
-        return Settings()
-    return load
-
-
-def chart_secrets(r: Rendered) -> dict[str, dict[str, str]]:
-    return {d["metadata"]["name"]: r.secret_data(d["metadata"]["name"])
-            for d in r.of("Secret")}
-
-
-def container(sts: dict[str, Any]) -> dict[str, Any]:
-    (c,) = sts["spec"]["template"]["spec"]["containers"]
-    return c
-
-
-def port_named(c: dict[str, Any], name: str) -> int:
-    (port,) = [p["containerPort"] for p in c["ports"] if p["name"] == name]
-    return int(port)
-
-
-def all_dialer_env_names(r: Rendered) -> Iterator[str]:
-    for cm in r.of("ConfigMap"):
-        yield from (k for k in cm["data"] if k.startswith("DIALER_"))
-    for sts in r.of("StatefulSet"):
-        yield from (v["name"] for v in container(sts).get("env", [])
-                    if v["name"].startswith("DIALER_"))
 
 
 # ---- lint ---------------------------------------------------------------------------
@@ -235,7 +61,7 @@ def test_helm_lint_strict(helm: Path, values: Path | None) -> None:
 # ---- engine -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("which", "replicas"), [("default", 1), ("ha", 3)])
+@pytest.mark.parametrize(("which", "replicas"), [("default", 3), ("ha", 3)])
 def test_engine_is_a_statefulset_named_by_its_pods(
     request: pytest.FixtureRequest, which: str, replicas: int
 ) -> None:
@@ -262,7 +88,7 @@ def test_engine_settings_default(default: Rendered, load_settings: Any) -> None:
     assert s.instance == f"{sts['metadata']['name']}-0"
     (node,) = s.fs_nodes
     assert (node.name, node.host, node.port, node.max_sessions, node.cps) == (
-        "fs1", "freeswitch", 8021, 1000, 25.0)
+        "fs1", "freeswitch", 8021, 300, 8.0)
     assert node.password.get_secret_value() == "ClueCon"
     assert (s.gateway, s.dialplan_extension, s.dialplan_context) == (
         "carrier", "autocall", "autocall")
@@ -281,8 +107,8 @@ def test_engine_settings_ha(ha: Rendered, load_settings: Any) -> None:
         assert s.kafka_bootstrap.count(",") == 2
         assert s.kafka_partitions == 12
         assert [(n.name, n.host, n.port, n.max_sessions, n.cps) for n in s.fs_nodes] == [
-            ("fs-a", "10.20.0.5", 8021, 800, 20.0),
-            ("fs-b", "fs-b.voice.svc.cluster.local", 8022, 1200, 28.5),
+            ("fs-a", "10.20.0.5", 8021, 260, 9.0),
+            ("fs-b", "fs-b.voice.svc.cluster.local", 8022, 400, 9.5),
         ]
         assert [n.password.get_secret_value() for n in s.fs_nodes] == [
             "esl-a-pass", "esl-b-pass"]
@@ -502,7 +328,10 @@ def test_pods_are_locked_down(request: pytest.FixtureRequest, which: str) -> Non
         (tmp,) = [m for m in c["volumeMounts"] if m["mountPath"] == "/tmp"]
         assert "emptyDir" in volumes[tmp["name"]]
         assert c["resources"]["requests"] and c["resources"]["limits"]
-        assert c["image"] == "autocall-dialer:0.1.0"
+        assert c["image"] == (
+            "autocall-dialer:0.1.0" if which == "default" else
+            "registry.example.com/autocall-dialer:0.1.0@sha256:"
+            "0f4c2d7e9a1b3c5d7e9f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3e5f7a9b1c3d")
         _parser().parse_args(c["args"])  # a role the dialer CLI knows
 
 
@@ -552,7 +381,7 @@ def test_long_release_names_still_give_valid_instance_names(
     ({"engine": {"fsNodes": []}}, "minItems"),
     ({"engine": {"drainSeconds": "30"}}, "got string"),
     ({"config": {"healthPort": 8080}}, "the probes need their own port"),
-    ({"api": {"replicas": 2}}, "value must be 1"),
+    ({"api": {"replicas": 2}}, "additional properties 'replicas' not allowed"),
 ])
 def test_bad_values_fail_to_render(
     helm: Path, tmp_path: Path, values: dict[str, Any], message: str
