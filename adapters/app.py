@@ -134,9 +134,9 @@ class EngineApp:
         owner: PartitionOwner | None = None
         if isinstance(bus, KafkaBus) and s.durable_state:
             partition_of = await campaign_partitioner(bus, t.leads)
-            state = KafkaState(s.kafka_bootstrap, t, self.group, partition_of)
+            state = KafkaState(s.kafka_bootstrap, t, self.group, partition_of,
+                               client_id=s.instance)
             service = DialerService(dialer, switch, state, SystemClock(), ownership=switch)
-            state.not_dialed = service.not_dialed
             owner = PartitionOwner(state, service, t.leads)
         else:
             service = DialerService(dialer, switch, publisher, SystemClock())

@@ -218,13 +218,6 @@ class DialerService:
         except DialerError as err:
             log.warning("hangup failed: %s", type(err).__name__)
 
-    def not_dialed(self, request: Originate, cause: str) -> None:
-        """An attempt recorded as dialing whose originate must not go out any more (its
-        intent expired, or the partition moved): its leg ends here with ``cause``, as a
-        refused call. The attempt counts as made, which is conservative."""
-        self.on_call_event(CallEnded(CallResult(call_uuid=request.call_uuid, hangup_cause=cause,
-                                                refused=True, end_epoch=self._clock.now())))
-
     # ---- partitions moving between engines -------------------------------------------
     async def take_over(self, tag: str, restored: Restored) -> tuple[int, int, int]:
         """Restore a partition's leads and campaign-scoped do-not-call entries, then adopt

@@ -25,7 +25,8 @@ engine did for p is either in the changelog or was never visible to anyone.
 Releasing an originate after its commit is fenced only at commit time: an engine paused
 right after a commit could dial late. So an originate goes out only if its transaction
 was started less than ``intent_ttl`` ago (a monotonic clock, which runs on while a process
-is stopped); otherwise its leg ends as not dialed, and the attempt counts as made.
+is stopped); otherwise the intent is renewed by one more transaction (a lease record)
+and the originate goes out after that one, if it was quick: a zombie's renewal is fenced.
 
 A failed transaction (broker down, a timeout) is retried as a whole in a new transaction
 from a new producer with the same transactional id, until it commits or the partition is
@@ -57,9 +58,9 @@ from engine.service import Restored
 
 log = logging.getLogger(__name__)
 
-INTENT_EXPIRED = "INTENT_EXPIRED"
 LEAD_KEY = "lead/"
 DNC_KEY = "dnc/"
+LEASE_KEY = "lease/"  # one per partition; written to renew a dial intent that aged
 
 
 # ---- the changelog's records ----------------------------------------------------------
@@ -129,10 +130,11 @@ class _Partition:
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     lost: bool = False
+    in_flight: bool = False  # a transaction is being written
     transactions: int = 0
 
     def pending(self) -> bool:
-        return bool(self.staged or self.offsets or self.waiting)
+        return self.in_flight or bool(self.staged or self.offsets or self.waiting)
 
 
 class KafkaState:
@@ -151,22 +153,23 @@ class KafkaState:
         partition_of: Callable[[str], int],
         *,
         options: Mapping[str, Any] | None = None,
-        not_dialed: Callable[[Originate, str], None] = lambda _o, _c: None,
         intent_ttl: float = 3.0,
         txn_timeout: float = 30.0,
         may_own: Callable[[int], bool] = lambda _p: True,
+        client_id: str = "dialer",
     ) -> None:
         self._bootstrap = bootstrap
         self._topics = topics
         self._group = group
         self.partition_of = partition_of
         self._options = dict(options or {})
-        self.not_dialed = not_dialed
         self.may_own = may_own
         self._intent_ttl = intent_ttl
         self._txn_timeout = txn_timeout
         self._parts: dict[int, _Partition] = {}
         self.dropped = 0  # records for partitions not owned (lost meanwhile)
+        self.renewals = 0  # intents that aged in a slow transaction and were renewed
+        self._client_id = client_id
         self._encode: Callable[[Cdr | LeadEvent], bytes] = encode
         self._outage_logged = 0.0
 
@@ -339,15 +342,25 @@ class KafkaState:
             offsets, part.offsets = part.offsets, {}
             waiting, part.waiting = part.waiting, []
             started = time.monotonic()
-            if not await self._commit_until_done(part, staged, offsets):
-                return  # fenced: the partition is another engine's now
+            part.in_flight = True
+            try:
+                if not await self._commit_until_done(part, staged, offsets):
+                    return  # fenced: the partition is another engine's now
+            finally:
+                part.in_flight = False
             part.transactions += 1
-            if time.monotonic() - started > self._intent_ttl:
-                for request, _go in waiting:
-                    self.not_dialed(request, INTENT_EXPIRED)
-            else:
+            if time.monotonic() - started <= self._intent_ttl:
                 for request, go in waiting:
                     go(request)
+            elif waiting:
+                # Too long since this transaction started: this engine may have been
+                # paused and its partition taken meanwhile. Renew the lease: a fresh
+                # transaction (one lease record) commits only if no one fenced us; the
+                # originates go out after it, if it is quick enough.
+                part.waiting[:0] = waiting
+                self._stage(part, self._topics.lead_state, f"{LEASE_KEY}{part.tag}".encode(),
+                            orjson.dumps({"owner": self._client_id, "at": time.time()}))
+                self.renewals += 1
 
     async def _commit_until_done(
         self, part: _Partition, staged: list[tuple[str, bytes, bytes | None]],
