@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import shutil
 import tempfile
@@ -267,6 +268,7 @@ async def campaign_partitioner(bus: KafkaBus, leads_topic: str) -> Callable[[str
     (murmur2), over the leads topic's actual partition count."""
     count = len(await bus.partitions_of(leads_topic))
 
+    @functools.lru_cache(maxsize=65_536)  # murmur2 is pure Python; campaigns are few
     def partition_of(campaign_uuid: str) -> int:
         return int(murmur2(campaign_uuid.encode()) & 0x7FFFFFFF) % count
 
