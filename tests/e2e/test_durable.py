@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -57,8 +58,11 @@ class _Recorder(dict[str, Any]):
                    if at >= since and chan.variables.get("autocall_engine") == instance)
 
 
-async def _read_committed(bootstrap: str, topic: str, want: int,
-                          seconds: float) -> list[dict[str, Any]]:
+async def _read_committed(bootstrap: str, topic: str, want: int, seconds: float,
+                          until: Callable[[dict[str, Any]], bool] | None = None,
+                          ) -> list[dict[str, Any]]:
+    """Records of ``topic`` as a read_committed consumer sees them: ``want`` of them, or
+    until one satisfies ``until``; fails when neither happened within ``seconds``."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest", isolation_level="read_committed")
     await consumer.start()
@@ -66,7 +70,9 @@ async def _read_committed(bootstrap: str, topic: str, want: int,
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     try:
-        while len(out) < want and loop.time() < deadline:
+        while len(out) < want and not (until and any(until(r) for r in out)):
+            if loop.time() > deadline:
+                raise AssertionError(f"{topic}: {len(out)}/{want} records in {seconds} s")
             for records in (await consumer.getmany(timeout_ms=300)).values():
                 out.extend(orjson.loads(r.value) for r in records if r.value is not None)
     finally:
@@ -134,13 +140,27 @@ async def test_sigkill_mid_campaign_loses_nothing_and_dials_nothing_twice(
     try:
         await _campaign_with_leads(bus, topics, "durable-c1", LEADS)
         await wait_until(lambda: sim.live_channels == CAP, 60)
+        # A campaign-scoped do-not-call entry taken by the victim before it dies: its
+        # input offset is committed, so only the partition's restored state still has it.
+        await bus.publish(topics.dnc, m.dumps(m.DncEntry(campaign_uuid="durable-c1",
+                                                         customer_ids=["vip"])),
+                          key=b"durable-c1")
+        await _read_committed(kafka_bootstrap, topics.lead_state, 10**9, 60,
+                              until=lambda r: r.get("customer_id") == "vip")
         victim.send_signal(signal.SIGKILL)
         await asyncio.wait_for(victim.wait(), 10)
         up_at_kill = sim.live_channels
 
         survivor = _survivor(kafka_bootstrap, kafka_topic_prefix, sim.port, "survivor")
         await survivor.start()
+        vip = m.LeadImport(campaign_uuid="durable-c1", lead_uuid="dl-vip", customer_id="vip",
+                           phone_number=phone(500), param={"ten": "VIP"})
+        await bus.publish(topics.leads, m.dumps(vip), key=b"durable-c1")
         cdrs = await _read_committed(kafka_bootstrap, topics.cdr, LEADS, 120)
+        events = await _read_committed(kafka_bootstrap, topics.lead_events, 10_000, 5,
+                                       until=lambda e: e.get("lead_uuid") == "dl-vip"
+                                       and e.get("state") == "skipped")
+        dnc_calls = sum(1 for _, chan in recorder.log if chan.destination == phone(500))
         by_lead = Counter(c["lead_uuid"] for c in {c["cdr_uuid"]: c for c in cdrs}.values())
         statuses = Counter(c["status"] for c in {c["cdr_uuid"]: c for c in cdrs}.values())
         lost = LEADS - len(by_lead)
@@ -149,7 +169,10 @@ async def test_sigkill_mid_campaign_loses_nothing_and_dials_nothing_twice(
         print(f"\nsigkill: up at kill {up_at_kill}, leads {LEADS}, lost {lost}, "
               f"attempts per lead {dict(Counter(by_lead.values()))}, originated twice {twice}, "
               f"calls without CDR {len(no_cdr)}, peak live {sim.max_live_channels}/{CAP}, "
-              f"statuses {dict(statuses)}")
+              f"statuses {dict(statuses)}, calls to the DNC customer {dnc_calls}")
+        assert dnc_calls == 0
+        assert any(e.get("lead_uuid") == "dl-vip" and e.get("state") == "skipped"
+                   for e in events), "the restored campaign DNC entry skips the lead"
         assert lost == 0
         assert set(by_lead.values()) == {1}, "recall_times 0: exactly one attempt per lead"
         assert twice == 0
