@@ -28,11 +28,14 @@ from adapters.kafka import KafkaBus
 from adapters.kafka.ownership import PartitionOwner
 from adapters.kafka.state import KafkaState
 from adapters.memory_bus import MemoryBus
+from adapters.metrics import Metrics
 from adapters.publisher import RecordPublisher
+from adapters.reachability import BusWatch
 from adapters.settings import Settings
 from consumers.convert import Template
 from consumers.inputs import GlobalTables, InputConsumer
 from engine.core import Dialer
+from engine.hooks import EngineHooks, FanOut
 from engine.pacing import SwitchNode
 from engine.ports import Bus, BusMessage, Topics
 from engine.service import DialerService
@@ -64,8 +67,13 @@ class EngineApp:
         scenario: Scenario | None = None,
         simulator_limits: dict[str, float] | None = None,
         api: bool = False,
+        hooks: EngineHooks | None = None,
     ) -> None:
         self.settings = settings
+        # Every role's /metrics (adapters/metrics.py); ``hooks`` adds an observer (loadtest).
+        self.metrics = Metrics()
+        self._hooks: EngineHooks = self.metrics if hooks is None else FanOut([self.metrics, hooks])
+        self.bus_watch: BusWatch | None = None
         self.topics = Topics(settings.topic_prefix)
         self._bus = bus
         self._scenario = scenario
@@ -104,6 +112,9 @@ class EngineApp:
         s = self.settings
         bus = self.make_bus()
         await bus.start()
+        self.bus_watch = BusWatch(bus)
+        self.bus_watch.start()
+        self.metrics.watch_bus(bus, self.topics.dlq, self.bus_watch)
         simulator: FsSimulator | None = None
         nodes = s.fs_nodes
         if s.simulator:
@@ -137,10 +148,13 @@ class EngineApp:
             partition_of = await campaign_partitioner(bus, t.leads)
             state = KafkaState(s.kafka_bootstrap, t, self.group, partition_of,
                                client_id=s.instance)
-            service = DialerService(dialer, switch, state, SystemClock(), ownership=switch)
+            service = DialerService(dialer, switch, state, SystemClock(), ownership=switch,
+                                    hooks=self._hooks)
             owner = PartitionOwner(state, service, t.leads)
         else:
-            service = DialerService(dialer, switch, publisher, SystemClock())
+            service = DialerService(dialer, switch, publisher, SystemClock(),
+                                    hooks=self._hooks)
+        self.metrics.watch_engine(dialer, switch)
         switch.on_health = lambda name, ok: self._on_health(dialer, service, name, ok)
         publisher.start()
         templates = {k: Template(t.text, t.audio_file) for k, t in s.templates.items()}
@@ -167,6 +181,7 @@ class EngineApp:
                             simulator, state=state, owner=owner)
         if self._with_api:
             self._parts.api = await self._start_api(bus, dialer)
+            self.metrics.watch_webhooks(self._parts.api.webhooks)
         log.info("engine started: bus=%s nodes=%d", s.bus, len(nodes))
 
     async def _start_api(self, bus: Bus, dialer: Dialer) -> ApiStack:
@@ -242,6 +257,8 @@ class EngineApp:
         if p.state is not None:
             left += p.state.pending() + p.state.dropped
         await p.switch.close()
+        if self.bus_watch is not None:
+            await self.bus_watch.stop()
         await p.bus.close()
         if p.simulator is not None:
             await p.simulator.stop()

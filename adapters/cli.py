@@ -28,6 +28,8 @@ from adapters.fssim import Outcome, Scenario
 from adapters.health import HealthServer
 from adapters.http.stack import ApiStack
 from adapters.logs import configure_logging
+from adapters.observe import embedded_health, readiness_checks
+from adapters.reachability import BusWatch
 from adapters.settings import Settings
 from engine.phone import mask
 from engine.ports import Subscription
@@ -84,18 +86,9 @@ async def _until_signal() -> None:
 
 async def _engine(settings: Settings) -> int:
     app = EngineApp(settings)
-
-    def switch_connected() -> bool:
-        # Any node: one dead FreeSWITCH must not stall a rollout; the engine routes around it.
-        return app.started and any(app.parts.switch.connected(name)
-                                   for name in app.parts.dialer.pool.nodes)
-
     # Up before start(): starting may wait on Kafka while the kubelet already probes /livez.
-    health = HealthServer({"engine started": lambda: app.started,
-                           "inputs consumed": lambda: app.consuming,
-                           "state caught up": lambda: app.caught_up,
-                           "switch node connected": switch_connected},
-                          host=settings.health_host, port=settings.health_port)
+    health = HealthServer(readiness_checks(app), host=settings.health_host,
+                          port=settings.health_port, metrics=app.metrics.render)
     await health.start()
     try:
         await app.start()
@@ -111,10 +104,14 @@ async def _api(settings: Settings) -> int:
     app = EngineApp(settings)
     bus = app.make_bus()
     serving = False
-    health = HealthServer({"api serving": lambda: serving},
-                          host=settings.health_host, port=settings.health_port)
+    watch = BusWatch(bus)
+    health = HealthServer({"api serving": lambda: serving, "bus reachable": watch},
+                          host=settings.health_host, port=settings.health_port,
+                          metrics=app.metrics.render)
     await health.start()
     await bus.start()
+    watch.start()
+    app.metrics.watch_bus(bus, app.topics.dlq, watch)
     api = ApiStack(
         bus, app.topics, data_dir=settings.data_dir,
         tokens=[t.get_secret_value() for t in settings.api_tokens],
@@ -123,12 +120,14 @@ async def _api(settings: Settings) -> int:
         webhook_group=f"{settings.instance}-webhooks",
     )
     await api.start()
+    app.metrics.watch_webhooks(api.webhooks)
     serving = True
     try:
         await _until_signal()
     finally:
         serving = False
         await api.stop()
+        await watch.stop()
         await bus.close()
         await health.stop()
     return 0
@@ -145,13 +144,15 @@ async def _up(settings: Settings, args: argparse.Namespace) -> int:
                         ring_time=(3.0, 15.0), talk_time=(8.0, 45.0))
     app = EngineApp(settings, scenario=scenario, api=True)
     await app.start()
+    health = await embedded_health(app)
     try:
         p = app.parts
         sim_port = p.simulator.port if p.simulator else "-"
         api_url = p.api.url if p.api else "-"
+        metrics = f"http://{health.host}:{health.port}/metrics" if health.running else "off"
         print(f"dialer up: engine running (bus={settings.bus}, FreeSWITCH simulator on "
               f"127.0.0.1:{sim_port}, seed API on {api_url}, bearer token from "
-              "DIALER_API_TOKENS).", flush=True)
+              f"DIALER_API_TOKENS, metrics {metrics}).", flush=True)
         if not args.demo:
             print("Ctrl-C to stop.", flush=True)
             await _until_signal()
@@ -159,6 +160,7 @@ async def _up(settings: Settings, args: argparse.Namespace) -> int:
         return await _demo(app, args)
     finally:
         await app.stop()
+        await health.stop()
 
 
 async def _demo(app: EngineApp, args: argparse.Namespace) -> int:

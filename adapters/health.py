@@ -11,6 +11,9 @@
 Checks are synchronous and must be cheap (they read a flag the component keeps, e.g. "bus
 started", "switch node connected"); the server never awaits anything of the component's.
 No authentication: the port is meant for the kubelet, not for a Service or an Ingress.
+
+- ``GET /metrics``: Prometheus text exposition, when the wiring gives a ``metrics``
+  renderer (adapters/metrics.py); 404 otherwise. Labels carry no secret or phone number.
 """
 
 from __future__ import annotations
@@ -35,14 +38,18 @@ class HealthServer:
         checks: Mapping[str, Callable[[], bool]],
         host: str = "0.0.0.0",  # all interfaces: the kubelet probes the pod IP
         port: int = 8081,
+        metrics: Callable[[], bytes] | None = None,
     ) -> None:
         self.checks = checks
+        self._metrics = metrics
         self.host = host
         self._requested_port = port
         self._runner: web.AppRunner | None = None
         app = web.Application()
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
+        if metrics is not None:
+            app.router.add_get("/metrics", self._serve_metrics)
         self._app = app
 
     @property
@@ -99,6 +106,12 @@ class HealthServer:
         ready = all(results.values())
         return _json(200 if ready else 503,
                      {"status": "ready" if ready else "not ready", "checks": results})
+
+
+    async def _serve_metrics(self, request: web.Request) -> web.Response:
+        assert self._metrics is not None
+        return web.Response(body=self._metrics(), headers={
+            **_NO_STORE, "Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 def _json(status: int, body: object) -> web.Response:

@@ -4,8 +4,9 @@ committed offsets per consumer group, the same at-least-once semantics as Kafka.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from engine.ports import BusMessage, Rebalance
 
@@ -15,6 +16,9 @@ class MemoryBus:
         self._logs: dict[str, list[BusMessage]] = defaultdict(list)
         self._committed: dict[tuple[str, str], int] = {}
         self._changed = asyncio.Event()
+        # Observability (adapters/metrics.py): every acknowledged publish, every reader.
+        self.on_publish: Callable[[str, bytes], None] = lambda _t, _v: None
+        self.subscriptions: weakref.WeakSet[MemorySubscription] = weakref.WeakSet()
 
     async def start(self) -> None:
         return None
@@ -26,13 +30,16 @@ class MemoryBus:
         log = self._logs[topic]
         log.append(BusMessage(topic, 0, len(log), key, value))
         self._changed.set()
+        self.on_publish(topic, value)
 
     async def subscribe(
         self, topics: Sequence[str], group: str, listener: Rebalance | None = None
     ) -> MemorySubscription:
         if listener is not None:  # one member, one partition per topic: all of it
             await listener.assigned(frozenset((t, 0) for t in topics))
-        return MemorySubscription(self, tuple(topics), group)
+        sub = MemorySubscription(self, tuple(topics), group)
+        self.subscriptions.add(sub)
+        return sub
 
     async def read(
         self, topics: Sequence[str], start: Mapping[tuple[str, int], int]
@@ -44,7 +51,9 @@ class MemoryBus:
         for t in topics:
             offset = start.get((t, 0), 0)
             positions[t] = offset if offset <= len(self._logs[t]) else 0
-        return MemoryReader(self, positions)
+        reader = MemoryReader(self, positions)
+        self.subscriptions.add(reader)
+        return reader
 
     def messages(self, topic: str) -> list[BusMessage]:
         return list(self._logs[topic])
@@ -90,6 +99,16 @@ class MemorySubscription:
     async def lag(self) -> int:
         """Messages between this reader's positions and the ends of its partitions."""
         return sum(len(self._bus._logs[t]) - pos for t, pos in self._positions.items())
+
+    @property
+    def group(self) -> str:
+        return self._group
+
+    def lag_by_topic(self) -> dict[str, int]:
+        """Messages per topic not yet fetched (0 once closed)."""
+        if self._closed:
+            return {}
+        return {t: len(self._bus._logs[t]) - pos for t, pos in self._positions.items()}
 
     async def commit(self, messages: Sequence[BusMessage]) -> None:
         for m in messages:

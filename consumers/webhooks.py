@@ -187,6 +187,7 @@ class WebhookSender:
         self.dead_lettered = 0
         self.skipped = 0
         self.attempts = 0
+        self.retries = 0
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -277,6 +278,7 @@ class WebhookSender:
                 return True
             if not outcome.retriable or attempt == self._max_attempts:
                 break
+            self.retries += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._backoff(attempt))
             if self._stopping.is_set():

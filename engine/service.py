@@ -31,6 +31,7 @@ from engine.commands import (
 from engine.core import Dialer
 from engine.disposition import UNKNOWN_OUTCOME
 from engine.errors import DialerError, UnknownCampaign
+from engine.hooks import NO_HOOKS, EngineHooks, RefillTracker
 from engine.lead import LeadSnapshot
 from engine.model import CallResult, LeadInput
 from engine.ports import (
@@ -86,6 +87,7 @@ class DialerService:
         durability: Durability | RecordSink,
         clock: Clock,
         ownership: CallOwnership | None = None,
+        hooks: EngineHooks = NO_HOOKS,
     ) -> None:
         """``durability``: a plain record sink means the embedded mode (``Immediate``)."""
         self.dialer = dialer
@@ -100,6 +102,8 @@ class DialerService:
         self._tasks = TaskSet()
         self._originating = True
         self._held = False
+        self._hooks = hooks
+        self._refills = RefillTracker()
         calls.set_listener(self.on_call_event)
         dialer.set_journal(self._journal)
 
@@ -145,10 +149,12 @@ class DialerService:
         now = self._clock.now()
         match event:
             case CallAnswered(call_uuid):
+                self._observe_answer(call_uuid, now)
                 self.dialer.call_answered(call_uuid, now)
             case CallDtmf(call_uuid, digit):
                 self.dialer.call_dtmf(call_uuid, digit)
             case CallEnded(result):
+                self._observe_end(result.call_uuid, now)
                 self.dialer.call_ended(result, now)
         self.kick()
 
@@ -171,13 +177,40 @@ class DialerService:
             elif isinstance(action, Hangup):
                 self._tasks.spawn(self._hangup(action))
             else:
+                self._hooks.recorded(action)
                 self._durable.record(action)
+        self._forget_idle_refills()
         self._arm(self.dialer.next_wakeup() if dialing else None)
 
     def _go(self, request: Originate) -> None:
         """The attempt is durable: place the call (unless the leg ended meanwhile)."""
         if request.call_uuid in self.dialer.legs:
+            self._observe_originate(request, self._clock.now())
             self._tasks.spawn(self._originate(request))
+
+    # ---- hooks (observability only: nothing here changes what the engine does) -------
+    def _observe_answer(self, call_uuid: str, now: float) -> None:
+        leg = self.dialer.legs.get(call_uuid)
+        if leg is not None and not leg.answered:
+            self._hooks.answered(leg.campaign_uuid, leg.node, now - leg.originated_at)
+
+    def _observe_end(self, call_uuid: str, now: float) -> None:
+        leg = self.dialer.legs.get(call_uuid)
+        run = self.dialer.campaigns.get(leg.campaign_uuid) if leg is not None else None
+        if leg is not None and run is not None and run.queue:
+            self._refills.freed(leg.campaign_uuid, now)
+
+    def _observe_originate(self, action: Originate, now: float) -> None:
+        self._hooks.originated(action.campaign_uuid, action.node)
+        waited = self._refills.refill(action.campaign_uuid, now)
+        if waited is not None:
+            self._hooks.refilled(action.campaign_uuid, waited)
+
+    def _forget_idle_refills(self) -> None:
+        for campaign_uuid in self._refills.campaigns():
+            run = self.dialer.campaigns.get(campaign_uuid)
+            if run is None or not run.queue:
+                self._refills.forget(campaign_uuid)
 
     def _arm(self, at: float | None) -> None:
         if at == self._timer_at:

@@ -130,9 +130,23 @@ async def test_only_true_passes(serve: Any) -> None:
     assert body["checks"] == {"one": False, "coroutine": False}
 
 
+async def test_metrics_are_served_when_wired(serve: Any) -> None:
+    without = await serve({})
+    assert (await get(without, "/metrics"))[0] == 404
+    server = HealthServer({}, host="127.0.0.1", port=0,
+                          metrics=lambda: b"# TYPE dialer_x counter\ndialer_x_total 3.0\n")
+    await server.start()
+    try:
+        status, text, _ = await get(server, "/metrics")
+    finally:
+        await server.stop()
+    assert status == 200
+    assert "dialer_x_total 3.0" in text
+
+
 async def test_unknown_paths_and_methods(serve: Any) -> None:
     server = await serve({})
-    assert (await get(server, "/metrics"))[0] == 404
+    assert (await get(server, "/nope"))[0] == 404
     async with aiohttp.ClientSession() as http:
         async with http.post(f"http://127.0.0.1:{server.port}/readyz") as resp:
             assert resp.status == 405

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
 
 from engine.errors import DialerError
 from engine.ports import BusMessage, Rebalance
@@ -56,6 +62,9 @@ class KafkaBus:
         self._group_instance_id = group_instance_id or None
         self._session_timeout_ms = session_timeout_ms
         self._producer: AIOKafkaProducer | None = None
+        # Observability (adapters/metrics.py): every acknowledged publish, every reader.
+        self.on_publish: Callable[[str, bytes], None] = lambda _t, _v: None
+        self.subscriptions: weakref.WeakSet[KafkaSubscription] = weakref.WeakSet()
 
     async def start(self) -> None:
         if self._topics:
@@ -98,6 +107,17 @@ class KafkaBus:
         if self._producer is None:
             raise RuntimeError("KafkaBus.start() was not awaited")
         await self._producer.send_and_wait(topic, value, key=key)
+        self.on_publish(topic, value)
+
+    async def reachable(self, within: float = 5.0) -> bool:
+        """Can the cluster's metadata be fetched now (any broker answers)? For readiness."""
+        if self._producer is None:
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), within)
+        except (KafkaError, OSError, TimeoutError):
+            return False
+        return True
 
     async def partitions_of(self, topic: str) -> list[int]:
         return [tp.partition for tp in await _all_partitions(self._bootstrap, [topic])]
@@ -129,7 +149,9 @@ class KafkaBus:
         consumer.subscribe(list(topics),
                            listener=_Listener(listener, consumer) if listener else None)
         await consumer.start()
-        return KafkaSubscription(consumer)
+        sub = KafkaSubscription(consumer, group)
+        self.subscriptions.add(sub)
+        return sub
 
     async def read(
         self, topics: Sequence[str], start: Mapping[tuple[str, int], int]
@@ -151,7 +173,9 @@ class KafkaBus:
         except BaseException:
             await consumer.stop()
             raise
-        return KafkaReader(consumer)
+        reader = KafkaReader(consumer, "")
+        self.subscriptions.add(reader)
+        return reader
 
 
 async def _all_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
@@ -201,8 +225,24 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class KafkaSubscription:
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, group: str = "") -> None:
         self._consumer = consumer
+        self.group = group
+        self._next: dict[TopicPartition, int] = {}  # offset after the last fetched
+        self._closed = False
+
+    def lag_by_topic(self) -> dict[str, int]:
+        """Messages per topic behind the partition's high watermark, over the partitions
+        this member owns and has fetched from (the watermark comes with each fetch)."""
+        if self._closed:
+            return {}
+        out: dict[str, int] = {}
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            pos = self._next.get(tp)
+            if high is not None and pos is not None:
+                out[tp.topic] = out.get(tp.topic, 0) + max(0, high - pos)
+        return out
 
     def assignment(self) -> frozenset[tuple[str, int]]:
         return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
@@ -223,6 +263,8 @@ class KafkaSubscription:
         batches = await self._consumer.getmany(timeout_ms=int(max_wait * 1000), max_records=500)
         out: list[BusMessage] = []
         for tp, records in batches.items():
+            if records:
+                self._next[tp] = records[-1].offset + 1
             out.extend(
                 BusMessage(tp.topic, tp.partition, r.offset, r.key, r.value) for r in records
             )
@@ -247,6 +289,7 @@ class KafkaSubscription:
             log.warning("commit skipped, the group is rebalancing: %s", type(err).__name__)
 
     async def close(self) -> None:
+        self._closed = True
         await self._consumer.stop()
 
 
