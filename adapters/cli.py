@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="simulated seconds per real second (demo calls are fast)")
     up.add_argument("--seed", type=int, default=7)
     sub.add_parser("engine", help="the engine role (settings from DIALER_* variables)")
+    from adapters import loadtest
+
+    loadtest.add_arguments(sub.add_parser(
+        "loadtest", help="drive simulated call volume end to end; live display and a report"))
     sub.add_parser("api", help="the API role: seed gateway, report aggregator, webhooks")
     sub.add_parser("fssim", help="run the FreeSWITCH ESL simulator (see `dialer fssim -h`)",
                    add_help=False)
@@ -68,11 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         return fssim_main(argv[1:])
     args = _parser().parse_args(argv)
     settings = Settings()
-    configure_logging(settings.log_level if args.cmd != "up" else "WARNING")
+    configure_logging(settings.log_level if args.cmd not in ("up", "loadtest") else "WARNING")
     if args.cmd == "up":
         return uvloop.run(_up(settings, args))
     if args.cmd == "api":
         return uvloop.run(_api(settings))
+    if args.cmd == "loadtest":
+        from adapters import loadtest
+
+        return uvloop.run(loadtest.main(loadtest.from_args(args)))
     return uvloop.run(_engine(settings.model_copy(update={"simulator": False})))
 
 

@@ -119,7 +119,7 @@ def test_readme_run_command_shows_calls_and_a_summary() -> None:
     out = subprocess.run(
         [str(dialer), "up", "--demo", "12", "--speed", "400", "--concurrency", "4"],
         capture_output=True, text=True, timeout=90, cwd=ROOT,
-        env={**os.environ, "DIALER_HTTP_PORT": "0"},
+        env={**os.environ, "DIALER_HTTP_PORT": "0", "DIALER_HEALTH_PORT": "0"},
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Summary" in out.stdout
