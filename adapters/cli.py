@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
 
     loadtest.add_arguments(sub.add_parser(
         "loadtest", help="drive simulated call volume end to end; live display and a report"))
+    from adapters import publish
+
+    publish.add_arguments(sub.add_parser(
+        "publish", help="send leads, DNC entries or control commands from a CSV / JSON-lines "
+                        "file to the topics, validated"))
     sub.add_parser("api", help="the API role: seed gateway, report aggregator, webhooks")
     sub.add_parser("fssim", help="run the FreeSWITCH ESL simulator (see `dialer fssim -h`)",
                    add_help=False)
@@ -77,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         return uvloop.run(_up(settings, args))
     if args.cmd == "api":
         return uvloop.run(_api(settings))
+    if args.cmd == "publish":
+        from adapters import publish
+
+        return uvloop.run(publish.main(args, settings))
     if args.cmd == "loadtest":
         from adapters import loadtest
 
