@@ -58,8 +58,10 @@ def _parser() -> argparse.ArgumentParser:
 
     loadtest.add_arguments(sub.add_parser(
         "loadtest", help="drive simulated call volume end to end; live display and a report"))
-    from adapters import publish
+    from adapters import publish, status
 
+    status.add_arguments(sub.add_parser(
+        "status", help="live campaign progress from the engines' /metrics"))
     publish.add_arguments(sub.add_parser(
         "publish", help="send leads, DNC entries or control commands from a CSV / JSON-lines "
                         "file to the topics, validated"))
@@ -82,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return uvloop.run(_up(settings, args))
     if args.cmd == "api":
         return uvloop.run(_api(settings))
+    if args.cmd == "status":
+        from adapters import status
+
+        return uvloop.run(status.main(args, settings))
     if args.cmd == "publish":
         from adapters import publish
 

@@ -3,7 +3,10 @@ readiness following the switches."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections import Counter
+from pathlib import Path
 
 import aiohttp
 
@@ -87,3 +90,24 @@ async def test_readiness_is_false_while_every_switch_is_unreachable(
     await sim.start()
     await wait_until(lambda: app.parts.switch.connected("fs1"), 30)
     assert (await readyz(health))[0] == 200
+
+
+async def test_dialer_status_shows_live_campaign_progress(
+        running: tuple[EngineApp, HealthServer]) -> None:
+    """Issue 12 item 7: `dialer status` reads a running engine's /metrics."""
+    app, health = running
+    p = app.parts
+    await create_campaign(app, campaign("s1", concurrent_call=3, recall_times=0))
+    await publish_leads(p.bus, p.topics, "s1", 9)
+    await collect(p.bus, p.topics.cdr, 9, seconds=60)
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("dialer")), "status",
+        "--url", f"http://127.0.0.1:{health.port}/metrics",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    text = out.decode()
+    (row,) = [line for line in text.splitlines() if line.startswith("s1 ")]
+    assert row.split()[1:4] == ["0/3", "0", "9/9"], row
+    assert "node fs1: 0/1000 live, ESL connected" in text
+    assert "bus: reachable" in text
