@@ -107,3 +107,15 @@ def test_the_command_runs_and_prints_the_summary(tmp_path: Path) -> None:
     assert "Load test summary" in out.stdout
     assert "calls=30/30 (100.0%)" in out.stdout, "plain progress lines off a terminal"
     assert (tmp_path / "r" / "report.html").is_file()
+
+
+async def test_a_brief_run_over_kafka(kafka_bootstrap: str, tmp_path: Path) -> None:
+    config = from_args(_parser().parse_args(
+        ["loadtest", "--campaigns", "2", "--concurrency", "4", "--leads", "40", "--speed", "80",
+         "--talk-time", "1,3", "--kafka", kafka_bootstrap, "--out", str(tmp_path)]))
+    assert config.bus == "kafka"
+    result = await runner.run(config, interactive=False)
+    summary = report.write(result, tmp_path)
+    assert sum(n.originated for n in result.nodes) == summary["cdrs"] == 40
+    assert summary["errors"]["cdrs_missing"] == 0
+    assert len(rows(tmp_path / "calls.csv")) == 40
