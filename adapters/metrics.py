@@ -123,6 +123,14 @@ class Metrics:
     def recorded(self, record: Cdr | LeadEvent) -> None:
         if isinstance(record, Cdr):
             self.cdrs.labels(record.campaign_uuid, record.status).inc()
+            return
+        # Leads per state, kept from the transitions (every state change is one LeadEvent,
+        # engine/core.py), so a scrape costs O(campaigns x states), not O(leads). A lead
+        # enters at "new", which is transient and not counted.
+        states = self._state.lead_states
+        states[(record.campaign_uuid, record.state)] += 1
+        if record.previous != "new":
+            states[(record.campaign_uuid, record.previous)] -= 1
 
     # ---- wiring ---------------------------------------------------------------------
     def watch_bus(self, bus: object, topics_dlq: str,
@@ -177,6 +185,7 @@ class _StateCollector(Collector):
         self.buses: list[_ObservedBus] = []
         self.webhooks: list[_Webhooks] = []
         self.reachable: Callable[[], bool] = lambda: True
+        self.lead_states: Tally[tuple[str, str]] = Tally()
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self._engine()
@@ -204,9 +213,7 @@ class _StateCollector(Collector):
             depth.add_metric([uuid], len(run.queue))
         leads = GaugeMetricFamily("dialer_leads", "Leads per campaign and state",
                                   labels=["campaign", "state"])
-        tally: Tally[tuple[str, str]] = Tally(
-            (lead.input.campaign_uuid, lead.state.value) for lead in d.leads.values())
-        for (campaign, state), n in sorted(tally.items()):
+        for (campaign, state), n in sorted(self.lead_states.items()):
             leads.add_metric([campaign, state], n)
         node_live = GaugeMetricFamily("dialer_node_live_calls", "Live call legs per node",
                                       labels=["node"])
