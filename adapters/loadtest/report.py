@@ -19,6 +19,7 @@ import base64
 import csv
 import html
 import math
+import resource
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,6 +99,9 @@ def summary(result: LoadResult) -> dict[str, Any]:
                         "peak_live": n.peak_live} for n in result.nodes],
         "engine_originated_by_node": dict(r.originated_by_node),
         "metrics_url": result.metrics_url,
+        # The whole process (engine, simulators, in-memory bus, this recorder): the memory
+        # bus keeps every message, as a log does.
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 
@@ -126,6 +130,7 @@ def table(s: dict[str, Any]) -> str:
     lines.append(f"  errors                refused by switch {err['refused_by_switch']}, "
                  f"originate failures {err['originate_failures']}, DLQ {err['dlq_records']}, "
                  f"CDRs missing {err['cdrs_missing']}")
+    lines.append(f"  peak memory (RSS)     {s['peak_rss_mb']:.0f} MiB")
     lines.append("  outcomes              " + ", ".join(
         f"{k} {v}" for k, v in s["statuses"].items()))
     return "\n".join(lines)
