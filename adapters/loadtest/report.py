@@ -101,8 +101,15 @@ def summary(result: LoadResult) -> dict[str, Any]:
         "metrics_url": result.metrics_url,
         # The whole process (engine, simulators, in-memory bus, this recorder): the memory
         # bus keeps every message, as a log does.
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(_usage().ru_maxrss / 1024, 1),
+        # CPU the process got over the run: well below the wall time with idle seconds in
+        # the series means the machine starved the run, not that the dialer stalled.
+        "cpu_s": round(_usage().ru_utime + _usage().ru_stime, 1),
     }
+
+
+def _usage() -> resource.struct_rusage:
+    return resource.getrusage(resource.RUSAGE_SELF)
 
 
 def table(s: dict[str, Any]) -> str:
@@ -130,7 +137,8 @@ def table(s: dict[str, Any]) -> str:
     lines.append(f"  errors                refused by switch {err['refused_by_switch']}, "
                  f"originate failures {err['originate_failures']}, DLQ {err['dlq_records']}, "
                  f"CDRs missing {err['cdrs_missing']}")
-    lines.append(f"  peak memory (RSS)     {s['peak_rss_mb']:.0f} MiB")
+    lines.append(f"  process               peak RSS {s['peak_rss_mb']:.0f} MiB, "
+                 f"CPU {s['cpu_s']:.0f} s")
     lines.append("  outcomes              " + ", ".join(
         f"{k} {v}" for k, v in s["statuses"].items()))
     return "\n".join(lines)
