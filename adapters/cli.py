@@ -23,6 +23,8 @@ import aiohttp
 import orjson
 import uvloop
 
+from adapters import loadtest, publish
+from adapters import status as status_cmd
 from adapters.app import EngineApp
 from adapters.fssim import Outcome, Scenario
 from adapters.health import HealthServer
@@ -54,13 +56,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="simulated seconds per real second (demo calls are fast)")
     up.add_argument("--seed", type=int, default=7)
     sub.add_parser("engine", help="the engine role (settings from DIALER_* variables)")
-    from adapters import loadtest
-
     loadtest.add_arguments(sub.add_parser(
         "loadtest", help="drive simulated call volume end to end; live display and a report"))
-    from adapters import publish, status
-
-    status.add_arguments(sub.add_parser(
+    status_cmd.add_arguments(sub.add_parser(
         "status", help="live campaign progress from the engines' /metrics"))
     publish.add_arguments(sub.add_parser(
         "publish", help="send leads, DNC entries or control commands from a CSV / JSON-lines "
@@ -85,16 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "api":
         return uvloop.run(_api(settings))
     if args.cmd == "status":
-        from adapters import status
-
-        return uvloop.run(status.main(args, settings))
+        return uvloop.run(status_cmd.main(args, settings))
     if args.cmd == "publish":
-        from adapters import publish
-
         return uvloop.run(publish.main(args, settings))
     if args.cmd == "loadtest":
-        from adapters import loadtest
-
         return uvloop.run(loadtest.main(loadtest.from_args(args)))
     return uvloop.run(_engine(settings.model_copy(update={"simulator": False})))
 
