@@ -7,14 +7,11 @@ it is reported and the run goes on without probes.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 
 from adapters.app import EngineApp
 from adapters.health import HealthServer
-
-log = logging.getLogger(__name__)
 
 
 def readiness_checks(app: EngineApp) -> dict[str, Callable[[], bool]]:

@@ -15,7 +15,6 @@ starts.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,8 +30,6 @@ from adapters.observe import embedded_health
 from adapters.settings import FsNode, Settings
 from engine.ports import Subscription
 from proto import messages as m
-
-log = logging.getLogger(__name__)
 
 PREFIXES = ("090", "091", "093", "096", "097", "098", "088", "086", "070", "081", "032")
 SAMPLE_S = 0.1
