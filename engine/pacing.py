@@ -1,8 +1,11 @@
 """Switch nodes and their calls-per-second buckets.
 
 Each FreeSWITCH node refuses sessions beyond its own sessions-per-second and max-sessions
-(default 30 and 1000), so the engine paces below both: a token bucket per node, refilled
-continuously at ``cps`` with a burst of one second's worth (at least one call).
+(default 30 and 1000), so the engine paces below both. FreeSWITCH counts sessions per
+second, so the pacing is a sliding window, not a token bucket: at most ``floor(cps)`` calls
+in any one-second window (for cps below 1, one call per 1/cps seconds). A token bucket
+with a one-second burst would let 2 x cps through in the second after an idle spell, and
+the switch would refuse half of them: a refused session is a wasted attempt.
 
 Rules:
 - a call goes to the least-loaded healthy node (live / max_sessions) that has a token;
@@ -15,7 +18,8 @@ Rules:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
@@ -25,37 +29,37 @@ class SwitchNode:
     cps: float = 20.0
     healthy: bool = True
     live: int = 0
-    tokens: float = 0.0
-    refilled_at: float | None = None
+    sent: deque[float] = field(default_factory=deque)  # starts within the last window
 
     @property
-    def burst(self) -> float:
-        return max(1.0, self.cps)
+    def window(self) -> float:
+        """The sliding window's length: one second, or 1/cps below one call a second."""
+        return 1.0 if self.cps >= 1.0 else 1.0 / self.cps
+
+    @property
+    def burst(self) -> int:
+        """Calls per window: the most this node may start at one instant."""
+        return max(1, math.floor(self.cps * self.window + 1e-9))
 
     def refill(self, now: float) -> None:
-        if self.refilled_at is None:
-            self.tokens = self.burst
-        elif now > self.refilled_at:
-            self.tokens = min(self.burst, self.tokens + (now - self.refilled_at) * self.cps)
-        else:
-            return  # time never runs backwards for a bucket
-        self.refilled_at = now
+        """Forget the starts that left the window."""
+        while self.sent and self.sent[0] <= now - self.window:
+            self.sent.popleft()
 
     def can_take(self) -> bool:
-        return self.healthy and self.live < self.max_sessions and self.tokens >= 1.0
+        return self.healthy and self.live < self.max_sessions and len(self.sent) < self.burst
 
     def room(self) -> int:
         """Calls this node could start now (after ``refill``)."""
         if not self.healthy:
             return 0
-        return max(0, min(math.floor(self.tokens), self.max_sessions - self.live))
+        return max(0, min(self.burst - len(self.sent), self.max_sessions - self.live))
 
     def next_token_at(self, now: float) -> float | None:
-        """When this node's bucket next gains a whole token (None: full or no refill)."""
-        if self.tokens >= self.burst or self.cps <= 0:
+        """When this node may start a call again (None: it may now)."""
+        if len(self.sent) < self.burst:
             return None
-        whole = min(self.burst, math.floor(self.tokens) + 1.0)
-        return now + (whole - self.tokens) / self.cps
+        return self.sent[len(self.sent) - self.burst] + self.window
 
 
 class NodePool:
@@ -84,11 +88,11 @@ class NodePool:
     def max_burst(self) -> int:
         """The most calls the pool could ever start at one instant (healthy nodes)."""
         return sum(
-            min(math.floor(n.burst), n.max_sessions) for n in self.nodes.values() if n.healthy
+            min(n.burst, n.max_sessions) for n in self.nodes.values() if n.healthy
         )
 
-    def take(self, node: SwitchNode) -> None:
-        node.tokens -= 1.0
+    def take(self, node: SwitchNode, now: float) -> None:
+        node.sent.append(now)
         node.live += 1
 
     def release(self, name: str) -> None:

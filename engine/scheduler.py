@@ -349,7 +349,7 @@ class Scheduler:
             call_uuid = call_uuid_for(lead.uuid, lead.attempts, index)
             leg = Leg(call_uuid, lead.uuid, spec.campaign_uuid, phone, index, node.name,
                       lead.attempts, now)
-            self.pool.take(node)
+            self.pool.take(node, now)
             self.legs[call_uuid] = leg
             run.live[call_uuid] = leg
             run.live_by_key[phone.network_key] += 1

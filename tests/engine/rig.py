@@ -13,7 +13,7 @@ and per-number counts from the rig's own records).
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -265,7 +265,7 @@ class Invariants:
         self.call_uuids: set[str] = set()
         self.cdr_uuids: set[str] = set()
         self.number_calls: dict[str, list[float]] = defaultdict(list)
-        self.buckets: dict[str, tuple[float, float]] = {}  # node → (tokens, at)
+        self.node_starts: dict[str, deque[float]] = defaultdict(deque)  # within a window
         self.max_recall_times: dict[str, int] = {}
 
     def __call__(self, rig: Rig, actions: list[Action]) -> None:
@@ -320,10 +320,12 @@ class Invariants:
             assert recent <= cap, f"per-number cap {cap} exceeded: {recent} in 24 h"
         node = d.pool.nodes[o.node]
         assert node.healthy, "dialed through an unhealthy node"
-        tokens, at = self.buckets.get(o.node, (node.burst, now))
-        tokens = min(node.burst, tokens + (now - at) * node.cps)
-        assert tokens >= 1.0 - 1e-9, f"node {o.node} CPS exceeded"
-        self.buckets[o.node] = (tokens - 1.0, now)
+        # What FreeSWITCH enforces: at most burst starts in any window (1 s).
+        starts = self.node_starts[o.node]
+        starts.append(now)
+        while starts and starts[0] <= now - node.window + 1e-9:
+            starts.popleft()
+        assert len(starts) <= node.burst, f"node {o.node} CPS exceeded"
 
     def final(self, rig: Rig) -> None:
         d = rig.dialer

@@ -87,19 +87,20 @@ def test_a_dnc_first_number_moves_the_lead_to_its_next_carrier() -> None:
 
 
 def test_a_node_paces_originations_by_its_calls_per_second() -> None:
-    """what-users-expect: CPS per switch node (burst of one second, then 1/cps apart); the
-    wake-up is the next token."""
+    """what-users-expect: CPS per switch node, as FreeSWITCH counts sessions per second: at
+    most cps starts in any one-second window (a token bucket would let 2 x cps through in
+    the second after an idle spell); the wake-up is when the window lets one more."""
     rig = Rig(outcome=lambda o: LONG, nodes=[SwitchNode("fs1", cps=2)])
     rig.campaign(basic_campaign(concurrent_call=10))
     for i in range(6):
         rig.lead(f"l{i}", "c1", phone(i))
     assert len(rig.originated) == 2
-    assert rig.dialer.next_wakeup() == pytest.approx(rig.start + 0.5)
+    assert rig.dialer.next_wakeup() == pytest.approx(rig.start + 1.0)
     ex = rig.dialer.explain("l2", rig.clock.now())
     assert ex is not None and ex.rule == "switch_capacity"
     rig.run(3)
     offsets = [t - rig.start for t, _ in rig.originated]
-    assert offsets == pytest.approx([0, 0, 0.5, 1.0, 1.5, 2.0])
+    assert offsets == pytest.approx([0, 0, 1.0, 1.0, 2.0, 2.0])
     rig.run_until_idle()
     rig.finish()
 
@@ -187,11 +188,11 @@ def test_pool_available_counts_tokens_and_sessions() -> None:
     assert pool.max_burst() == 2
     a_node = pool.pick(0.0)
     assert a_node is a
-    pool.take(a)
-    pool.take(a)
+    pool.take(a, 0.0)
+    pool.take(a, 0.0)
     assert pool.available(0.0) == 0 and pool.pick(0.0) is None
     assert pool.next_token_at(0.0) is None  # a is full of sessions, b is down
     pool.release("a")
-    assert pool.available(0.0) == 1  # 3 tokens left, 1 session free
+    assert pool.available(0.0) == 1  # 3 starts left in this second, 1 session free
     with pytest.raises(ValueError, match="at least one"):
         NodePool([])
