@@ -16,6 +16,7 @@ Invariants (tests/engine/rig.py checks them after every step):
   national list) or of a customer on the campaign's list; no number gets more legs in 24 h
   than a capping policy allows;
 - every originated leg yields exactly one CDR (a second end event for a leg is ignored);
+- no two live legs ring the same number (engine.scheduler: leads wait, parked, for it);
 - every lead state change passes through ``_move``, which publishes it (and journals a
   full snapshot) before any Originate of that attempt is in the outbox.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine import cdr, recall, script
+from engine import cdr, recall, script, windows
 from engine.disposition import status_of
 from engine.errors import CampaignConflict, UnknownCampaign
 from engine.explain import hold
@@ -67,10 +68,16 @@ class Dialer(Scheduler):
             if run is not None:  # re-created while its deleted self still has calls up
                 fresh.live, fresh.live_by_key = run.live, run.live_by_key
             self.campaigns[spec.campaign_uuid] = fresh
+            run = fresh
         else:
             if run.spec.queue_code and self._queues.get(run.spec.queue_code) == spec.campaign_uuid:
                 del self._queues[run.spec.queue_code]
             run.spec = spec
+            run.fault = ""  # a new spec gets a new chance
+        try:
+            windows.zone(spec.time_zone)
+        except Exception as err:  # noqa: BLE001 - held, never raised into the caller's loop
+            self.hold_campaign(run, err)
         if spec.queue_code:
             self._queues[spec.queue_code] = spec.campaign_uuid
 
@@ -109,7 +116,7 @@ class Dialer(Scheduler):
             del self._queues[run.spec.queue_code]
         for leg in run.live.values():
             leg.orphaned = True
-        for lead_uuid in run.queue.drain():
+        for lead_uuid in [*run.queue.drain(), *self.unpark_campaign(campaign_uuid)]:
             lead = self.leads.get(lead_uuid)
             if lead is not None and lead.state in WAITING:
                 lead.round_open = False
@@ -234,6 +241,7 @@ class Dialer(Scheduler):
         if leg is None:
             return  # unknown or already ended: exactly one CDR per leg
         self.pool.release(leg.node)
+        self.number_ended(leg.phone.national)
         lead = self.leads[leg.lead_uuid]
         lead.live.discard(leg.call_uuid)
         status = CallStatus.CANCEL if leg.cancelled else status_of(result)
@@ -306,6 +314,7 @@ class Dialer(Scheduler):
                 if node is not None:
                     node.live += 1
                 self.legs[call_uuid] = leg
+                self.live_numbers[phone.national] += 1
                 run.live[call_uuid] = leg
                 run.live_by_key[phone.network_key] += 1
                 lead.live.add(call_uuid)
@@ -347,7 +356,10 @@ class Dialer(Scheduler):
         lead = self.leads.get(lead_uuid)
         if lead is None:
             return None
-        rule, detail, next_try = hold(self, lead, now)
+        try:
+            rule, detail, next_try = hold(self, lead, now)
+        except Exception as err:  # noqa: BLE001 - an answer, never a 500, for a bad campaign
+            rule, detail, next_try = "campaign_error", f"{type(err).__name__}: {err}", None
         return Explanation(
             lead_uuid=lead.uuid,
             campaign_uuid=lead.campaign_uuid,

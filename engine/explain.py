@@ -10,11 +10,13 @@
 | skipped                   | terminal for another reason                                 |
 | in_call                   | an attempt is live                                          |
 | campaign_deleted          | its campaign is gone                                        |
+| campaign_error            | evaluating its campaign raised; detail names the error      |
 | campaign_inactive         | active is false                                             |
 | campaign_pause / _stop    | status is not start                                         |
 | script_missing            | nothing to say: no template / audio file                    |
 | window_closed             | outside schedules ∩ local times ∩ policy hours; next_try_at |
 | exhausted                 | recall_times lowered below its attempts; ends when reached  |
+| number_busy               | a call to its number is live (one live call per number)     |
 | daily_cap                 | every number reached the per-number cap; next_try_at        |
 | recall_not_due            | waiting for schedule_recall_duration; next_try_at           |
 | recall_after_first_pass   | schedule_recall "after": never-dialed leads go first        |
@@ -60,6 +62,8 @@ def hold(d: Scheduler, lead: Lead, now: float) -> Hold:
     run = d.campaigns.get(lead.campaign_uuid)
     if run is None or run.deleted:
         return "campaign_deleted", "", None
+    if run.fault:
+        return "campaign_error", run.fault, None
     spec = run.spec
     customer = lead.input.customer_id
     if customer and customer in run.dnc_customers:
@@ -78,6 +82,9 @@ def hold(d: Scheduler, lead: Lead, now: float) -> Hold:
         return "window_closed", "outside the calling window", window.until
     if not lead.round_open and lead.attempts >= spec.recall_times + 1:
         return "exhausted", f"{lead.attempts} attempt(s), recall_times {spec.recall_times}", None
+    busy = d.parked_on.get(lead.uuid)
+    if busy is not None:
+        return "number_busy", "another live call rings this number; it waits its turn", None
     cap_hold = _cap(d, lead, now)
     if cap_hold is not None:
         return cap_hold

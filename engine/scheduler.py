@@ -17,10 +17,20 @@ which waiting leads to dial into the free slots, under every rule at once:
   exhausted), never silently.
 
 Every lead state change goes through ``_move`` (one LeadEvent, one journal snapshot).
+
+Isolation and one call per number (issue 11):
+- a campaign whose evaluation raises (a spec no edge should have let in: a time zone the
+  tz database lacks, a value out of range) is held with ``fault`` set, logged once, and
+  skipped until its spec is replaced; the pump goes on for every other campaign;
+- the engine never has two live calls to one number, within a campaign or across its
+  campaigns: a lead whose next call would ring a number already live is parked on that
+  number (out of its queue, state unchanged, ``explain``: number_busy) and put back in
+  its place (same seq and ready_at) when the number's last live call ends.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -37,6 +47,8 @@ from engine.phone import PhoneNumber
 from engine.queue import Ticket, WorkClass, WorkQueue
 from engine.records import Action, LeadEvent, Originate
 from engine.windows import WindowCache
+
+log = logging.getLogger(__name__)
 
 CALL_NAMESPACE = uuid.UUID("6f1c1f52-9a55-4c1e-8f3e-5b1d0c4a7e21")
 WAITING = frozenset({LeadState.QUEUED, LeadState.RECALL})
@@ -65,10 +77,12 @@ class CampaignRun:
     by_customer: dict[str, list[str]] = field(default_factory=dict)  # customer id → leads
     window: WindowCache = field(default_factory=WindowCache)
     deleted: bool = False
+    fault: str = ""  # why evaluating this campaign raised; held until its spec changes
 
     def dialable(self) -> bool:
         s = self.spec
-        return not self.deleted and s.active and s.status is CampaignStatus.START
+        return (not self.deleted and not self.fault and s.active
+                and s.status is CampaignStatus.START)
 
     def key_room(self, key: str) -> int | None:
         """Free legs under the ``network`` cap of ``key`` (None: no cap)."""
@@ -117,6 +131,9 @@ class Scheduler:
         self._token = 0
         self._rr = 0
         self._wake: float | None = None
+        self.live_numbers: Counter[str] = Counter()  # national number → live legs (≤ 1)
+        self._parked: dict[str, list[tuple[str, WorkClass]]] = {}  # number → (lead, work)
+        self.parked_on: dict[str, str] = {}  # lead_uuid → the live number it waits for
 
     def set_journal(self, journal: Journal | None) -> None:
         self._journal = journal
@@ -176,7 +193,11 @@ class Scheduler:
         for run in self.campaigns.values():
             if not run.queue or not run.dialable() or script.missing(run.spec):
                 continue
-            window = run.window.state(run.spec, now)
+            try:
+                window = run.window.state(run.spec, now)
+            except Exception as err:  # noqa: BLE001 - a campaign boundary: hold it alone
+                self.hold_campaign(run, err)
+                continue
             if window.open:
                 ready.append(run)
             elif window.until is not None:
@@ -184,6 +205,8 @@ class Scheduler:
         if ready:
             self._fill(ready, now, wake)
             for run in ready:
+                if run.fault:
+                    continue
                 due = run.queue.next_due(now, run.never_dialed == 0)
                 if due is not None:
                     wake.append(due)
@@ -200,7 +223,11 @@ class Scheduler:
         while active:
             still: list[CampaignRun] = []
             for run in active:
-                step = self._next_call(run, now, blocked[run.spec.campaign_uuid])
+                try:
+                    step = self._next_call(run, now, blocked[run.spec.campaign_uuid])
+                except Exception as err:  # noqa: BLE001 - a campaign boundary: hold it alone
+                    self.hold_campaign(run, err)
+                    continue
                 if step is _Step.HOLD_NODES:
                     token_at = self.pool.next_token_at(now)
                     if token_at is not None:
@@ -209,6 +236,11 @@ class Scheduler:
                 if step is _Step.DIALED:
                     still.append(run)
             active = still
+
+    def hold_campaign(self, run: CampaignRun, err: Exception) -> None:
+        """Stop dialing this campaign only; logged once (it is skipped from now on)."""
+        run.fault = f"{type(err).__name__}: {str(err)[:200]}"
+        log.error("campaign %s held: %s", run.spec.campaign_uuid, run.fault, exc_info=err)
 
     def _next_call(self, run: CampaignRun, now: float, blocked: set[str]) -> _Step:
         spec = run.spec
@@ -261,6 +293,11 @@ class Scheduler:
             self._push(run, lead, WorkClass.RECALL, plan.defer_until)
             self._move(lead, lead.state, f"{REASON_CAP} reached: every number called "
                        f"{spec.policy.max_calls_per_number_per_day} time(s) in 24 h", now)
+            return _Step.NEXT
+        busy = next((lead.phones[i].national for i in plan.indexes
+                     if self.live_numbers[lead.phones[i].national]), None)
+        if busy is not None:
+            self._park(lead, busy, ticket.work)
             return _Step.NEXT
         keys = Counter(lead.phones[i].network_key for i in plan.indexes)
         first_key = lead.phones[plan.indexes[0]].network_key
@@ -358,6 +395,7 @@ class Scheduler:
             lead.last_call_time = now
             lead.phone_index = index
             self.call_log.record(phone.national, now)
+            self.live_numbers[phone.national] += 1
             legs.append(leg)
         # The attempt is journalled before any Originate leaves: after a crash it counts.
         self._move(lead, LeadState.DIALING, f"attempt {lead.attempts}", now)
@@ -377,6 +415,38 @@ class Scheduler:
                     variables=variables,
                 )
             )
+
+    # ---- one live call per number ------------------------------------------------
+    def _park(self, lead: Lead, number: str, work: WorkClass) -> None:
+        self._token += 1
+        lead.token = self._token  # its popped ticket was its only entry: now stale
+        self._parked.setdefault(number, []).append((lead.uuid, work))
+        self.parked_on[lead.uuid] = number
+
+    def number_ended(self, number: str) -> None:
+        """A live leg to ``number`` ended: when it was the last, the leads parked on it
+        go back to their queues in their old places."""
+        self.live_numbers[number] -= 1
+        if self.live_numbers[number] > 0:
+            return
+        del self.live_numbers[number]
+        for lead_uuid, work in self._parked.pop(number, ()):
+            if self.parked_on.get(lead_uuid) != number:
+                continue
+            del self.parked_on[lead_uuid]
+            lead = self.leads.get(lead_uuid)
+            run = self.campaigns.get(lead.campaign_uuid) if lead is not None else None
+            if lead is None or run is None or run.deleted or lead.state not in WAITING:
+                continue
+            self._push(run, lead, work, lead.ready_at)
+
+    def unpark_campaign(self, campaign_uuid: str) -> list[str]:
+        """Forget the parked leads of a campaign being deleted; returns them."""
+        out = [u for u in self.parked_on
+               if (lead := self.leads.get(u)) is not None and lead.campaign_uuid == campaign_uuid]
+        for u in out:
+            del self.parked_on[u]
+        return out
 
     # ---- helpers -------------------------------------------------------------------
     def _push(self, run: CampaignRun, lead: Lead, work: WorkClass, ready_at: float) -> None:

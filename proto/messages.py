@@ -9,10 +9,21 @@ schema violation (→ DLQ), never a stall.
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
+from yarl import URL
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 ShortText = Annotated[str, StringConstraints(max_length=256)]
@@ -25,6 +36,59 @@ Params = Annotated[dict[Annotated[str, StringConstraints(max_length=64)], ParamV
 LocalTime = Annotated[
     str, StringConstraints(pattern=r"^(([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?|24:00(:00)?)?$")
 ]
+# ---- hostile-input guards (issue 11): a value the engine or the switch cannot take
+# safely is refused where it enters (HTTP 400, or DLQ with the reason), never at dial time.
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def check_time_zone(name: str) -> str:
+    """An IANA zone name from the tz database ("Asia/Ho_Chi_Minh"); nothing else (no
+    paths, no made-up zones): windows are computed in it on every pump."""
+    if name not in _zones():
+        raise ValueError(f"time_zone {name[:64]!r} is not a tz database zone name")
+    return name
+
+
+# A sound file name under the deployment's sound directory (DIALER_SOUND_DIR): segments
+# of letters, digits, "_", "-", "." that do not start with "."; so no scheme (":"), no
+# traversal (".."), no absolute path, no "$", "{", "!", "|", space or quote.
+_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+SOUND_FILE = re.compile(rf"(?:{_SEGMENT}/){{0,3}}{_SEGMENT}")
+
+
+def check_audio_file(name: str) -> str:
+    if name and not SOUND_FILE.fullmatch(name):
+        raise ValueError("audio_file must be a plain file name under the sound directory "
+                         "(letters, digits, _ - . and /; no scheme, no .., no $ { ! |)")
+    return name
+
+
+def check_callback_url(url: str) -> str:
+    """An absolute http(s) URL without credentials (``user:pass@`` would become Basic
+    auth on every CDR). Where it may point is the sender's egress policy, checked on
+    the resolved address at connect time (consumers.webhooks)."""
+    if not url:
+        return url
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError) as err:
+        raise ValueError("callback_url must be an http(s) URL") from err
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError("callback_url must be an http(s) URL")
+    if parsed.user is not None or parsed.password is not None:
+        raise ValueError("callback_url must not carry credentials (user:pass@)")
+    return url
+
+
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(check_time_zone)]
+AudioFile = Annotated[str, StringConstraints(max_length=256), AfterValidator(check_audio_file)]
+CallbackUrl = Annotated[str, StringConstraints(max_length=256),
+                        AfterValidator(check_callback_url)]
+# Seed 001 schedules are nanoseconds after local midnight: within one day.
+DayNs = Annotated[int, Field(ge=0, le=86_400_000_000_000)]
+
 NetworkKey = Literal["viettel", "mobi", "vina", "tel", "offnet"]
 RecallWord = Literal[
     "answered", "busy", "failed", "no-answered", "not-available", "voicemail",
@@ -75,20 +139,20 @@ class DncEntry(_Model):
 
 # ---- control topic -------------------------------------------------------------------
 class DaySchedule(_Open):
-    monday_start_time: int | None = None
-    monday_end_time: int | None = None
-    tuesday_start_time: int | None = None
-    tuesday_end_time: int | None = None
-    wednesday_start_time: int | None = None
-    wednesday_end_time: int | None = None
-    thursday_start_time: int | None = None
-    thursday_end_time: int | None = None
-    friday_start_time: int | None = None
-    friday_end_time: int | None = None
-    saturday_start_time: int | None = None
-    saturday_end_time: int | None = None
-    sunday_start_time: int | None = None
-    sunday_end_time: int | None = None
+    monday_start_time: DayNs | None = None
+    monday_end_time: DayNs | None = None
+    tuesday_start_time: DayNs | None = None
+    tuesday_end_time: DayNs | None = None
+    wednesday_start_time: DayNs | None = None
+    wednesday_end_time: DayNs | None = None
+    thursday_start_time: DayNs | None = None
+    thursday_end_time: DayNs | None = None
+    friday_start_time: DayNs | None = None
+    friday_end_time: DayNs | None = None
+    saturday_start_time: DayNs | None = None
+    saturday_end_time: DayNs | None = None
+    sunday_start_time: DayNs | None = None
+    sunday_end_time: DayNs | None = None
 
 
 class Policy(_Model):
@@ -114,23 +178,23 @@ class CampaignSpec(_Open):
     carrier_uuid: ShortText = ""
     template_uuid: ShortText = ""
     template_text: Text = ""
-    audio_file: ShortText = ""
+    audio_file: AudioFile = ""
     recall_times: Annotated[int, Field(ge=0, le=100)] = 0
-    limit_recall_duration: Annotated[int, Field(ge=0)] = 0
+    limit_recall_duration: Annotated[int, Field(ge=0, le=31_536_000)] = 0
     schedule_recall: Literal["minute", "after", ""] = "minute"
     schedule_recall_duration: Annotated[int, Field(ge=0, le=525_600)] = 0
     min_recall_duration: Annotated[int, Field(ge=0, le=86_400)] = 0
     mode_call: Literal["direct", "serial", "parallel", "parralel"] = "direct"
-    network: dict[NetworkKey, Annotated[int, Field(ge=0)]] = {}
+    network: dict[NetworkKey, Annotated[int, Field(ge=0, le=10_000)]] = {}
     call_timeout: Annotated[int, Field(ge=1, le=600)] = 60
-    schedules: list[DaySchedule] | None = None
+    schedules: Annotated[list[DaySchedule], Field(max_length=7)] | None = None
     # Seed 001 daily bounds in local time, "HH:MM[:SS]" ("" = none; "23:59:59" = day end).
     local_start_time: LocalTime = ""
     local_end_time: LocalTime = ""
-    time_zone: ShortText = "Asia/Ho_Chi_Minh"
+    time_zone: TimeZone = "Asia/Ho_Chi_Minh"
     priority_recall: Literal["normal", "recall", ""] = "normal"
     recall_status: list[RecallWord] | None = None
-    callback_url: ShortText = ""
+    callback_url: CallbackUrl = ""
     # Body format of the CDR webhook: the CDR record as on the topic, or seed 003's VBot form.
     callback_format: Literal["seed", "vbot"] = "seed"
     enable_encrypt: bool = False

@@ -7,7 +7,8 @@ state of its own.
 Middlewares, outermost first:
 1. errors: ``HttpError`` → its seed-shaped body; aiohttp's own HTTP errors (404 unknown
    path, 405, 413 body too large) → ``{"error": "<reason>"}``; ``PublishFailed`` → 503.
-   Anything else is a bug and stays a 500 (the fuzz test hunts for those).
+   Anything else is a bug: a JSON 500 ``{"error": "Internal Server Error"}``, logged with
+   its traceback but without the request (the fuzz test hunts for those).
 2. auth: every route but /openapi.json needs ``Authorization: Bearer <token>`` with one of
    the configured tokens (compared in constant time); otherwise 401
    ``{"error":"Unauthorized"}``. Tokens never reach a log line.
@@ -64,6 +65,11 @@ def _errors() -> Middleware:
             if err.status >= 500:
                 raise
             return reply({"error": err.reason}, err.status)
+        except Exception:  # a task boundary: the bug is logged, the caller gets JSON
+            resource = request.match_info.route.resource
+            log.exception("unexpected error in %s %s", request.method,
+                          resource.canonical if resource is not None else "?")
+            return reply({"error": "Internal Server Error"}, 500)
 
     return errors
 

@@ -6,9 +6,9 @@ ring seconds), so a day of a campaign runs in seconds. ``Invariants`` checks, af
 step, every rule that step could have broken: each origination is inside an open window
 of a dialable campaign, within concurrent_call, carrier caps, the node's sessions and CPS
 bucket, the per-number cap and recall_times + 1, and never to a DNC number or customer;
-each leg yields exactly one CDR. The checks are written independently of the engine's
-own bookkeeping where they can be (windows via ``windows.state_at``, not the cache; CPS
-and per-number counts from the rig's own records).
+each leg yields exactly one CDR; no two live legs ring one number. The checks are written
+independently of the engine's own bookkeeping where they can be (windows via
+``windows.state_at``, not the cache; CPS and per-number counts from the rig's own records).
 """
 
 from __future__ import annotations
@@ -295,6 +295,10 @@ class Invariants:
                     assert run.live_by_key[key] <= cap, f"carrier cap {key} exceeded"
         for node in d.pool.nodes.values():
             assert node.live <= node.max_sessions, "node max_sessions exceeded"
+        # One live call per number, across every campaign of the engine (issue 11).
+        numbers = Counter(leg.phone.national for leg in d.legs.values())
+        assert all(n == 1 for n in numbers.values()), "two live calls to one number"
+        assert numbers == d.live_numbers, "live_numbers out of step with the live legs"
 
     def originate(self, rig: Rig, o: Originate, now: float) -> None:
         d = rig.dialer
@@ -330,6 +334,10 @@ class Invariants:
     def final(self, rig: Rig) -> None:
         d = rig.dialer
         assert not d.legs, "legs still live"
+        assert not d.live_numbers
+        for lead_uuid in d.parked_on:
+            assert d.leads[lead_uuid].state not in (LeadState.QUEUED, LeadState.RECALL), \
+                "a lead left parked on a number with no live call"
         assert self.cdr_uuids == self.call_uuids, "a leg without its CDR"
         assert len(rig.cdrs) == len(rig.originated)
         for lead in d.leads.values():

@@ -1,6 +1,10 @@
 """Random campaigns, leads and commands on the virtual clock (hypothesis): whatever the
 mix, every invariant of the rig holds after every step, every leg yields one CDR, and every
-lead ends in a terminal state or is explainably held (seeds 001, 002; vietnam.md)."""
+lead ends in a terminal state or is explainably held (seeds 001, 002; vietnam.md).
+
+A second campaign shares the numbers (one live call per number across campaigns) and is
+sometimes hostile (issue 11: a field no edge should let in): then it is held with
+``campaign_error`` and dials nothing, and the first campaign's rules all still hold."""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from tests.engine.rig import (
     basic_campaign,
     vn_epoch,
 )
+from tests.engine.test_isolation import HOSTILE
 
 H = 3_600_000_000_000
 NUMBERS = [f"{p}{i:07d}" for p in ("098", "091", "090", "056") for i in range(4)]
@@ -67,11 +72,14 @@ commands = st.lists(
                    min_size=5, max_size=30),
     outcome_seed=st.lists(st.integers(0, len(OUTCOMES) - 1), min_size=1, max_size=20),
     script=commands,
+    hostile=st.sampled_from([None, *sorted(HOSTILE)]),
+    others=st.lists(st.integers(0, len(NUMBERS) - 1), max_size=6),
 )
 def test_random_runs_keep_every_invariant(
     mode: ModeCall, cc: int, recall_times: int, duration: int, schedule: ScheduleRecall,
     priority: PriorityRecall, viettel_cap: int, daily_cap: int, windowed: bool, limit: int,
     leads: list[list[int]], outcome_seed: list[int], script: list[tuple[float, str, int]],
+    hostile: str | None, others: list[int],
 ) -> None:
     """seeds 001/002 + vietnam.md together, at random (property)."""
     calls = iter(range(10**9))
@@ -90,8 +98,11 @@ def test_random_runs_keep_every_invariant(
         network=MappingProxyType({"viettel": viettel_cap}),
         policy=CallingPolicy(max_calls_per_number_per_day=daily_cap),
         schedules=week if windowed else None, queue_code="Q"))
+    rig.campaign(basic_campaign("c2", concurrent_call=2, **(HOSTILE[hostile] if hostile else {})))
     for i, numbers in enumerate(leads):
         rig.lead(f"l{i}", "c1", *(NUMBERS[n] for n in numbers), customer_id=f"K{i % 7}")
+        if i < len(others):
+            rig.lead(f"o{i}", "c2", NUMBERS[others[i]])
     d = rig.dialer
     for at, op, arg in sorted(script):
         rig.run_to(max(rig.clock.now(), rig.start + at))
@@ -123,6 +134,10 @@ def test_random_runs_keep_every_invariant(
     rig.run_until_idle(limit=30 * 86_400.0)
     rig.finish()
     for lead in d.leads.values():
+        if hostile and lead.campaign_uuid == "c2":
+            why = d.explain(lead.uuid, rig.clock.now())
+            assert why is not None and why.rule == "campaign_error" and lead.attempts == 0
+            continue
         assert lead.state in TERMINAL, d.explain(lead.uuid, rig.clock.now())
         if lead.state is LeadState.COMPLETED or lead.state is LeadState.EXHAUSTED:
             assert lead.attempts >= 1
