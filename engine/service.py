@@ -93,13 +93,14 @@ class DialerService:
         self.dialer = dialer
         self._calls = calls
         self._durable: Durability = (
-            durability if not callable(durability) else Immediate(durability))
+            durability if not callable(durability)
+            else Immediate(self._guarded(durability)))
         self._ownership = ownership
         self._clock = clock
         self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
         self._step_scheduled = False
-        self._tasks = TaskSet()
+        self._tasks = TaskSet("dialer")
         self._originating = True
         self._held = False
         self._hooks = hooks
@@ -175,7 +176,7 @@ class DialerService:
             if isinstance(action, Originate):
                 self._durable.dial(action, self._go)
             elif isinstance(action, Hangup):
-                self._tasks.spawn(self._hangup(action))
+                self._tasks.spawn(self._hangup(action), name="hangup")
             else:
                 self._hooks.recorded(action)
                 self._durable.record(action)
@@ -186,7 +187,7 @@ class DialerService:
         """The attempt is durable: place the call (unless the leg ended meanwhile)."""
         if request.call_uuid in self.dialer.legs:
             self._observe_originate(request, self._clock.now())
-            self._tasks.spawn(self._originate(request))
+            self._tasks.spawn(self._originate(request), name="originate")
 
     # ---- hooks (observability only: nothing here changes what the engine does) -------
     def _observe_answer(self, call_uuid: str, now: float) -> None:
@@ -227,13 +228,31 @@ class DialerService:
         self._timer_at = None
         self.kick()
 
+    @staticmethod
+    def _guarded(sink: RecordSink) -> RecordSink:
+        """A record the sink cannot take is logged and counted, never raised into the step
+        (which would lose the originations drained with it)."""
+
+        def put(record: Cdr | LeadEvent) -> None:
+            try:
+                sink(record)
+            except Exception:  # a port boundary: the engine goes on
+                log.exception("record sink failed for a %s", type(record).__name__)
+
+        return put
+
     async def _originate(self, request: Originate) -> None:
         try:
             await self._calls.originate(request)
-        except DialerError as err:
-            # The switch never took the call: end the leg here so its slot is freed and it
-            # yields its one CDR. Counted as an attempt made (conservative).
-            log.warning("originate failed: %s", type(err).__name__)
+        except Exception as err:  # the call task's boundary: nothing may wedge its slot
+            # The switch never took the call (or the adapter failed in a way it did not
+            # plan for): end the leg here so its slot is freed and it yields its one CDR,
+            # a failed attempt with a cause. Counted as an attempt made (conservative); a
+            # late CallEnded from the switch for it is ignored (one CDR per leg).
+            if isinstance(err, DialerError):
+                log.warning("originate failed: %s", type(err).__name__)
+            else:
+                log.error("originate crashed: %s", type(err).__name__, exc_info=err)
             self.on_call_event(
                 CallEnded(
                     CallResult(
@@ -250,6 +269,8 @@ class DialerService:
             await self._calls.hangup(action.call_uuid, action.cause)
         except DialerError as err:
             log.warning("hangup failed: %s", type(err).__name__)
+        except Exception as err:  # the call task's boundary; the leg still ends by itself
+            log.error("hangup crashed: %s", type(err).__name__, exc_info=err)
 
     # ---- partitions moving between engines -------------------------------------------
     async def take_over(self, tag: str, restored: Restored) -> tuple[int, int, int]:

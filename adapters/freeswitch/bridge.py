@@ -118,6 +118,7 @@ class EslBridge:
         self._running = False
         self._conn: _Inbound | None = None
         self.connected = False
+        self.auth_failed = False  # the last attempt was refused for its password
         self.connects = 0
 
     # ---- asyncio side ------------------------------------------------------------------
@@ -178,14 +179,24 @@ class EslBridge:
                 with gevent.Timeout(self._connect_timeout, NotConnected("connect watchdog")):
                     conn.connect()
             except (OSError, NotConnected, ValueError, greenswitch.esl.NotConnectedError) as err:
-                log.warning("%s: connect failed (%s); retry in %.2fs", self._name,
-                            type(err).__name__, delay)
+                # greenswitch says a refused "auth" with ValueError("Invalid password."):
+                # that is a configuration error, said as such (and retried: the switch's
+                # password may be the one that changes).
+                self.auth_failed = isinstance(err, ValueError) and "password" in str(err)
+                if self.auth_failed:
+                    log.error("%s: ESL authentication failed at %s:%d: the switch refused "
+                              "the password (DIALER_FS_NODES); retry in %.2fs", self._name,
+                              self.host, self.port, delay)
+                else:
+                    log.warning("%s: connect failed (%s); retry in %.2fs", self._name,
+                                type(err).__name__, delay)
                 self._close_quietly(conn)
                 self._conn = None
                 self._stopping.wait(delay)  # backoff, cut short by stop()
                 delay = min(delay * 2, self._backoff[1])
                 continue
             delay = self._backoff[0]
+            self.auth_failed = False
             self.connected = True
             self.connects += 1
             self._to_loop(self._on_connected)

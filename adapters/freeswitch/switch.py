@@ -125,13 +125,13 @@ class FreeSwitchPool:
         self._instance = instance
         self._timeout = command_timeout
         self._sweep_after = sweep_after
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None  # supervised: restarted if it dies
         self._listener: Callable[[CallEvent], None] = lambda _e: None
         self._tracked: dict[str, _Tracked] = {}
         self._by_job: dict[str, str] = {}
         self._nodes: dict[str, _Node] = {}
         self._tags: set[str] = set()  # partitions whose channels' events we receive
-        self._tasks = TaskSet()
+        self._tasks = TaskSet("switch")
         for cfg in nodes:
             self._nodes[cfg.name] = _Node(cfg, self._bridge_for(cfg))
         self.on_health: Callable[[str, bool], None] = lambda _n, _ok: None
@@ -140,27 +140,51 @@ class FreeSwitchPool:
         return EslBridge(
             cfg.host, cfg.port, cfg.password,
             on_event=self._on_event,
-            on_connected=lambda: self._tasks.spawn(self._after_connect(cfg.name)),
+            on_connected=lambda: self._spawn_setup(cfg.name),
             on_disconnected=lambda: self._on_disconnected(cfg.name),
             name=f"esl-{cfg.name}",
         )
 
+    def _spawn_setup(self, name: str) -> None:
+        self._tasks.spawn(self._after_connect(name), name=f"esl-setup-{name}")
+
     # ---- lifecycle -----------------------------------------------------------------
     async def start(self, wait: float | None = 10.0) -> None:
+        """Connect every node; return once one is ready (or ``wait`` passed). The others
+        keep connecting in the background: one FreeSWITCH down must not keep the engine
+        from dialing through the rest (readiness: at least one node connected)."""
         for node in self._nodes.values():
             node.bridge.start()
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
-        if wait:
-            await asyncio.wait_for(
-                asyncio.gather(*(n.ready.wait() for n in self._nodes.values())), wait
-            )
+        self._sweeper = self._tasks.supervise("sweeper", self._sweep_forever)
+        if not wait:
+            return
+        waits = [asyncio.ensure_future(n.ready.wait()) for n in self._nodes.values()]
+        try:
+            await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        for name, node in self._nodes.items():
+            if node.ready.is_set():
+                continue
+            if node.bridge.auth_failed:
+                log.error("node %s: ESL authentication failed (wrong password); "
+                          "retrying in the background", name)
+            else:
+                log.warning("node %s: not connected yet; connecting in the background", name)
 
-    async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-        await asyncio.gather(*(n.bridge.stop() for n in self._nodes.values()))
-        self._tasks.cancel_all()
+    def auth_failed(self, node: str) -> bool:
+        return self._nodes[node].bridge.auth_failed
+
+    async def close(self, deadline_s: float = 10.0) -> None:
+        """Stop every task and connection, within ``deadline_s`` (a bridge thread left
+        behind is a daemon: it cannot keep the process alive)."""
+        try:
+            async with asyncio.timeout(deadline_s):
+                await self._tasks.close(deadline_s)
+                await asyncio.gather(*(n.bridge.stop() for n in self._nodes.values()))
+        except TimeoutError:
+            log.warning("switch connections not closed within %.0f s", deadline_s)
 
     def set_listener(self, listener: Callable[[CallEvent], None]) -> None:
         self._listener = listener
