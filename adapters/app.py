@@ -43,6 +43,21 @@ from engine.service import DialerService
 log = logging.getLogger(__name__)
 
 
+async def bounded(step: Awaitable[object], seconds: float, what: str) -> bool:
+    """Await one shutdown step for at most ``seconds``; False (and a warning) when it did
+    not finish, or failed: shutdown goes on with the next step either way."""
+    try:
+        async with asyncio.timeout(seconds):
+            await step
+    except TimeoutError:
+        log.warning("stop: %s did not finish within %.1f s", what, seconds)
+        return False
+    except Exception:  # a shutdown step is a boundary: the next steps still run
+        log.exception("stop: %s failed", what)
+        return False
+    return True
+
+
 @dataclass
 class Parts:
     bus: Bus
@@ -109,11 +124,28 @@ class EngineApp:
         return self.settings.engine_group or f"{self.settings.topic_prefix}engine"
 
     async def start(self) -> None:
+        """Start everything, in order; a start that fails closes what it had opened (in
+        reverse order, each within ``stop_seconds``) before it raises."""
+        opened: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+        try:
+            await self._start(opened)
+        except BaseException:
+            for task in (self._consumer_task, self._tables_task):
+                if task is not None:
+                    task.cancel()
+            for what, close in reversed(opened):
+                await bounded(close(), self.settings.stop_seconds, what)
+            self._parts = None
+            raise
+
+    async def _start(self, opened: list[tuple[str, Callable[[], Awaitable[object]]]]) -> None:
         s = self.settings
         bus = self.make_bus()
         await bus.start()
+        opened.append(("bus", bus.close))
         self.bus_watch = BusWatch(bus)
         self.bus_watch.start()
+        opened.append(("bus watch", self.bus_watch.stop))
         self.metrics.watch_bus(bus, self.topics.dlq, self.bus_watch)
         simulator: FsSimulator | None = None
         nodes = s.fs_nodes
@@ -128,13 +160,16 @@ class EngineApp:
                 sps=int(self._sim_limits.get("sps", max(node.cps * 2, 1000))),
             )
             await simulator.start()
+            opened.append(("simulator", simulator.stop))
             nodes = [node.model_copy(update={"host": "127.0.0.1", "port": simulator.port})]
         switch = FreeSwitchPool(
             [NodeConfig(n.name, n.host, n.port, n.password.get_secret_value()) for n in nodes],
             plan=DialPlan(gateway=s.gateway, extension=s.dialplan_extension,
-                          context=s.dialplan_context),
+                          context=s.dialplan_context, sound_dir=s.sound_dir,
+                          tts_engine=s.tts_engine, tts_voice=s.tts_voice),
             instance=s.instance,
         )
+        opened.append(("switch", switch.close))
         await switch.start()
         dialer = Dialer(
             [SwitchNode(n.name, max_sessions=n.max_sessions, cps=n.cps) for n in nodes],
@@ -156,7 +191,11 @@ class EngineApp:
                                     hooks=self._hooks)
         self.metrics.watch_engine(dialer, switch)
         switch.on_health = lambda name, ok: self._on_health(dialer, service, name, ok)
+        # Nodes still connecting in the background take no calls until they are up.
+        for name, sw_node in dialer.pool.nodes.items():
+            sw_node.healthy = switch.connected(name)
         publisher.start()
+        opened.append(("publisher", publisher.close))
         templates = {k: Template(t.text, t.audio_file) for k, t in s.templates.items()}
         durable_io: dict[str, Any] = {}
         if state is not None and owner is not None:
@@ -174,13 +213,16 @@ class EngineApp:
         self._tables_task = loop.create_task(tables.run(), name="global-tables")
         self._tables_task.add_done_callback(self._task_ended)
         await asyncio.wait_for(tables.ready.wait(), 120)
+        opened.append(("global tables", lambda: self._stop_task(tables.stop, self._tables_task)))
         self._consumer_task = loop.create_task(inputs.run(), name="inputs")
         self._consumer_task.add_done_callback(self._task_ended)
+        opened.append(("inputs", lambda: self._stop_task(inputs.stop, self._consumer_task)))
         self._tables = tables
         self._parts = Parts(bus, self.topics, switch, dialer, service, publisher, inputs,
                             simulator, state=state, owner=owner)
         if self._with_api:
             self._parts.api = await self._start_api(bus, dialer)
+            opened.append(("api", self._parts.api.stop))
             self.metrics.watch_webhooks(self._parts.api.webhooks)
         log.info("engine started: bus=%s nodes=%d", s.bus, len(nodes))
 
@@ -236,32 +278,42 @@ class EngineApp:
             node.healthy = ok
             service.kick()
 
+    @staticmethod
+    async def _stop_task(stop: Callable[[], None], task: asyncio.Task[None] | None) -> None:
+        stop()
+        if task is not None:
+            await task
+
     async def stop(self) -> None:
+        """Every wait has a deadline (``stop_seconds``; live calls ``drain_seconds``), so a
+        bus that went away cannot keep SIGTERM from ending the process. The last log line
+        counts the records that could not be flushed."""
         p = self._parts
         if p is None:
             return
+        s = self.settings
+        limit = s.stop_seconds
         if p.api is not None:
-            await p.api.stop()
+            await bounded(p.api.stop(), limit, "api")
         p.service.stop_originating()
-        p.inputs.stop()
-        if self._consumer_task is not None:
-            await self._consumer_task  # hands every partition over before leaving
-        if self._tables is not None and self._tables_task is not None:
-            self._tables.stop()
-            await self._tables_task
+        # The consumer hands every partition over before leaving: it gets the drain time too.
+        await bounded(self._stop_task(p.inputs.stop, self._consumer_task),
+                      limit + s.drain_seconds, "inputs")
+        if self._tables is not None:
+            await bounded(self._stop_task(self._tables.stop, self._tables_task), limit,
+                          "global tables")
         if p.state is None:  # alone: let live calls end; durable: their next owner adopts them
-            await self.wait_for(lambda: p.service.live_calls() == 0,
-                                self.settings.drain_seconds)
+            await self.wait_for(lambda: p.service.live_calls() == 0, s.drain_seconds)
         p.service.step()  # flush the last records the core produced
-        left = await p.publisher.close(self.settings.drain_seconds)
+        left = await p.publisher.close(s.drain_seconds)
         if p.state is not None:
             left += p.state.pending() + p.state.dropped
-        await p.switch.close()
+        await bounded(p.switch.close(limit), limit + 1, "switch")
         if self.bus_watch is not None:
-            await self.bus_watch.stop()
-        await p.bus.close()
+            await bounded(self.bus_watch.stop(), limit, "bus watch")
+        await bounded(p.bus.close(), limit, "bus")
         if p.simulator is not None:
-            await p.simulator.stop()
+            await bounded(p.simulator.stop(), limit, "simulator")
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
         self._parts = None

@@ -13,6 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
+import os
+import re
 import signal
 import sys
 import time
@@ -22,6 +25,8 @@ from typing import Any
 import aiohttp
 import orjson
 import uvloop
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from adapters import loadtest, publish
 from adapters import status as status_cmd
@@ -32,7 +37,7 @@ from adapters.http.stack import ApiStack
 from adapters.logs import configure_logging
 from adapters.observe import embedded_health, readiness_checks
 from adapters.reachability import BusWatch
-from adapters.settings import Settings
+from adapters.settings import DEV_TOKEN, DEV_WEBHOOK_SECRET, Settings
 from engine.phone import mask
 from engine.ports import Subscription
 
@@ -76,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return fssim_main(argv[1:])
     args = _parser().parse_args(argv)
-    settings = Settings()
+    # Validated before anything connects: a bad value is one line naming the variable.
+    settings, problems = load_settings(args.cmd)
+    if settings is None or problems:
+        for line in problems:
+            print(f"dialer: {line}", file=sys.stderr)
+        return EXIT_CONFIG
     configure_logging(settings.log_level if args.cmd not in ("up", "loadtest") else "WARNING")
     if args.cmd == "up":
         return uvloop.run(_up(settings, args))
@@ -91,11 +101,67 @@ def main(argv: list[str] | None = None) -> int:
     return uvloop.run(_engine(settings.model_copy(update={"simulator": False})))
 
 
+EXIT_CONFIG = 2  # bad configuration (like argparse's usage errors)
+EXIT_FORCED = 130  # a second signal: out at once, shutdown unfinished
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+log = logging.getLogger("dialer")
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """pydantic's location → the environment variable (and the place inside its JSON)."""
+    name = f"DIALER_{str(loc[0]).upper()}" if loc else "DIALER_*"
+    inner = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+    return name + inner
+
+
+def load_settings(role: str) -> tuple[Settings | None, list[str]]:
+    """Settings from DIALER_* variables, or one line per problem (never the value: it may
+    be a secret). The production roles refuse the development credentials."""
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        return None, [f"{_variable(e['loc'])}: {e['msg']}" for e in err.errors()]
+    except SettingsError as err:
+        found = re.search(r'field "([a-z_]+)"', str(err))
+        name = f"DIALER_{found.group(1).upper()}" if found else "a DIALER_* variable"
+        return None, [f"{name}: not valid JSON for this setting"]
+    problems: list[str] = []
+
+    def checked(field: str) -> bool:
+        # The api role serves with both; the engine uses neither, and refuses them only
+        # when they were set for it (a copied development configuration).
+        return role == "api" or (role == "engine" and field in settings.model_fields_set)
+
+    if checked("api_tokens") and any(t.get_secret_value() == DEV_TOKEN
+                                     for t in settings.api_tokens):
+        problems.append(f"DIALER_API_TOKENS: the development token {DEV_TOKEN!r} is "
+                        f"for `dialer up` only; set your own tokens")
+    if (checked("webhook_secret")
+            and settings.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET):
+        problems.append(f"DIALER_WEBHOOK_SECRET: the development secret "
+                        f"{DEV_WEBHOOK_SECRET!r} is for `dialer up` only; set your own")
+    if role == "engine" and not settings.fs_nodes:
+        problems.append("DIALER_FS_NODES: expected at least one FreeSWITCH node")
+    return settings, problems
+
+
+def _force_exit() -> None:
+    log.error("second signal: exiting now, shutdown not finished")
+    os._exit(EXIT_FORCED)
+
+
 async def _until_signal() -> None:
+    """The first SIGINT/SIGTERM starts the shutdown; a second one exits at once."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+
+    def first() -> None:
+        stop.set()
+        for sig in SIGNALS:
+            loop.add_signal_handler(sig, _force_exit)
+
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, first)
     await stop.wait()
 
 

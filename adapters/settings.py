@@ -6,16 +6,18 @@ Secrets are ``SecretStr`` so they never print.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from proto.messages import check_audio_file
 
 
 class FsNode(BaseModel):
     name: str = Field(default="fs1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     host: str = "127.0.0.1"
-    port: int = 8021
+    port: int = Field(default=8021, ge=1, le=65535)
     password: SecretStr = SecretStr("ClueCon")
     max_sessions: int = Field(default=1000, ge=1)
     # Below the switch's own sessions-per-second (FreeSWITCH default 30, and it lets
@@ -25,7 +27,13 @@ class FsNode(BaseModel):
 
 class TemplateSetting(BaseModel):
     text: str = Field(default="", max_length=4096)
-    audio_file: str = Field(default="", max_length=256)
+    # A plain file name under DIALER_SOUND_DIR, like a campaign's audio_file.
+    audio_file: Annotated[str, Field(max_length=256), AfterValidator(check_audio_file)] = ""
+
+
+# The development credentials: only `dialer up` may run with them (issue 11).
+DEV_TOKEN = "dev-token"
+DEV_WEBHOOK_SECRET = "change-me"
 
 
 class Settings(BaseSettings):
@@ -55,11 +63,11 @@ class Settings(BaseSettings):
     dialplan_extension: str = "autocall"
     dialplan_context: str = "autocall"
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = Field(default=8080, ge=0, le=65535)
     api_tokens: list[SecretStr] = Field(default_factory=lambda: [SecretStr("dev-token")])
     data_dir: str = "./var"
     webhook_secret: SecretStr = SecretStr("change-me")
-    drain_seconds: float = 30.0
+    drain_seconds: float = Field(default=30.0, ge=0)
     # The template registry: template_uuid (seed 001) or queue template code (seed 002) →
     # the TTS text with {{key}} placeholders, or the audio file to play. A campaign with
     # neither an inline script nor a known template does not dial (explain: script_missing).
@@ -69,4 +77,21 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # /livez and /readyz for the engine and api roles (Kubernetes probes).
     health_host: str = "0.0.0.0"
-    health_port: int = 8081
+    health_port: int = Field(default=8081, ge=0, le=65535)
+    # ---- hardening (issue 11) ----
+    # Webhook receivers allowed although their address is internal (loopback, private,
+    # link-local, ...): host names and CIDRs, e.g. '["hooks.internal", "10.1.0.0/16"]'.
+    # Empty: webhooks reach public addresses only.
+    webhook_allow: list[str] = Field(default_factory=list)
+    # How long a failing webhook is retried (capped exponential backoff) before its CDR is
+    # dead-lettered; `dialer webhooks redeliver` sends dead-lettered ones again.
+    webhook_retry_hours: float = Field(default=1.0, gt=0, le=168)
+    webhook_max_delay_s: float = Field(default=300.0, gt=0)
+    # The directory on the FreeSWITCH nodes that audio_file names are resolved under.
+    sound_dir: str = Field(default="/usr/share/freeswitch/sounds/autocall",
+                           pattern=r"^/[A-Za-z0-9_./-]{0,255}$")
+    # The TTS module and voice the dialplan passes to `speak` (never the lead's text).
+    tts_engine: str = Field(default="flite", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    tts_voice: str = Field(default="kal", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Every shutdown wait ends within this many seconds (besides the drain of live calls).
+    stop_seconds: float = Field(default=10.0, gt=0)

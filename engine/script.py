@@ -9,8 +9,11 @@
   said twice → ``autocall_tts_text`` ("speak").
 
 Values are plain text here; the switch adapter escapes every value (or refuses it) when it
-builds the originate command. A campaign whose script is missing (a TTS campaign without a
-template, an audio campaign without a file) does not dial at all: a call that says nothing
+builds the originate command. TTS text never contains ``|`` (replaced by a space): the
+dialplan calls ``speak`` with ``engine|voice|text`` and the engine and voice are the
+deployment's, never a lead's (adapters/freeswitch/dialstring.py).
+A campaign whose script is missing (a TTS campaign without a template, an audio campaign
+without a file) does not dial at all: a call that says nothing
 is worse than no call, and ``explain`` names the reason.
 """
 
@@ -21,6 +24,7 @@ from collections.abc import Mapping
 from engine import vnread
 from engine.model import Campaign, TypeAutocall
 
+SPEAK_SEPARATOR = "|"
 OTP_REPEAT = 2
 OTP_MAX_DIGITS = 12
 _Params = Mapping[str, str | int | float | bool | None]
@@ -66,5 +70,6 @@ def variables(
         out["autocall_tts_text"] = vnread.read_otp(_otp(params), OTP_REPEAT)
     else:
         out["autocall_application"] = "speak"
-        out["autocall_tts_text"] = vnread.render_template(spec.template_text, params)
+        text = vnread.render_template(spec.template_text, params)
+        out["autocall_tts_text"] = text.replace(SPEAK_SEPARATOR, " ")
     return out

@@ -232,8 +232,7 @@ async def test_wrong_password_never_connects() -> None:
     await sim.start()
     pool = FreeSwitchPool([NodeConfig("fs1", "127.0.0.1", sim.port, "wrong")],
                           plan=DialPlan(park=True))
-    with pytest.raises(TimeoutError):
-        await pool.start(wait=0.5)
+    await pool.start(wait=0.5)  # returns (issue 11): the engine serves, not ready
     assert not pool.connected("fs1")
     await pool.close()
     await sim.stop()
