@@ -43,6 +43,12 @@ from engine.service import DialerService
 log = logging.getLogger(__name__)
 
 
+def webhook_options(s: Settings) -> dict[str, Any]:
+    """ApiStack's webhook policy from the settings (egress allow-list, retry horizon)."""
+    return {"webhook_allow": s.webhook_allow, "webhook_retry_s": s.webhook_retry_hours * 3600,
+            "webhook_max_delay_s": s.webhook_max_delay_s}
+
+
 async def bounded(step: Awaitable[object], seconds: float, what: str) -> bool:
     """Await one shutdown step for at most ``seconds``; False (and a warning) when it did
     not finish, or failed: shutdown goes on with the next step either way."""
@@ -244,6 +250,7 @@ class EngineApp:
             tokens=[t.get_secret_value() for t in s.api_tokens],
             webhook_secret=s.webhook_secret.get_secret_value(),
             host=s.http_host, port=s.http_port, explain=explain,
+            **webhook_options(s),
         )
         await api.start()
         return api

@@ -30,7 +30,7 @@ from pydantic_settings import SettingsError
 
 from adapters import loadtest, publish
 from adapters import status as status_cmd
-from adapters.app import EngineApp
+from adapters.app import EngineApp, bounded, webhook_options
 from adapters.fssim import Outcome, Scenario
 from adapters.health import HealthServer
 from adapters.http.stack import ApiStack
@@ -38,6 +38,7 @@ from adapters.logs import configure_logging
 from adapters.observe import embedded_health, readiness_checks
 from adapters.reachability import BusWatch
 from adapters.settings import DEV_TOKEN, DEV_WEBHOOK_SECRET, Settings
+from consumers.webhooks import redeliver
 from engine.phone import mask
 from engine.ports import Subscription
 
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         "publish", help="send leads, DNC entries or control commands from a CSV / JSON-lines "
                         "file to the topics, validated"))
     sub.add_parser("api", help="the API role: seed gateway, report aggregator, webhooks")
+    hooks = sub.add_parser("webhooks", help="webhook maintenance (settings as `dialer api`)")
+    hooks.add_argument("action", choices=["redeliver"],
+                       help="redeliver: send dead-lettered webhooks again")
     sub.add_parser("fssim", help="run the FreeSWITCH ESL simulator (see `dialer fssim -h`)",
                    add_help=False)
     return p
@@ -98,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return uvloop.run(publish.main(args, settings))
     if args.cmd == "loadtest":
         return uvloop.run(loadtest.main(loadtest.from_args(args)))
+    if args.cmd == "webhooks":
+        return uvloop.run(_redeliver(settings))
     return uvloop.run(_engine(settings.model_copy(update={"simulator": False})))
 
 
@@ -130,7 +136,8 @@ def load_settings(role: str) -> tuple[Settings | None, list[str]]:
     def checked(field: str) -> bool:
         # The api role serves with both; the engine uses neither, and refuses them only
         # when they were set for it (a copied development configuration).
-        return role == "api" or (role == "engine" and field in settings.model_fields_set)
+        return role in ("api", "webhooks") or (role == "engine"
+                                               and field in settings.model_fields_set)
 
     if checked("api_tokens") and any(t.get_secret_value() == DEV_TOKEN
                                      for t in settings.api_tokens):
@@ -184,34 +191,51 @@ async def _api(settings: Settings) -> int:
     """Gateway + report aggregator + webhooks on the Kafka bus (production role)."""
     app = EngineApp(settings)
     bus = app.make_bus()
-    serving = False
     watch = BusWatch(bus)
-    health = HealthServer({"api serving": lambda: serving, "bus reachable": watch},
-                          host=settings.health_host, port=settings.health_port,
-                          metrics=app.metrics.render)
-    await health.start()
-    await bus.start()
-    watch.start()
-    app.metrics.watch_bus(bus, app.topics.dlq, watch)
     api = ApiStack(
         bus, app.topics, data_dir=settings.data_dir,
         tokens=[t.get_secret_value() for t in settings.api_tokens],
         webhook_secret=settings.webhook_secret.get_secret_value(),
         host=settings.http_host, port=settings.http_port,
-        webhook_group=f"{settings.instance}-webhooks",
+        webhook_group=f"{settings.instance}-webhooks", **webhook_options(settings),
     )
-    await api.start()
-    app.metrics.watch_webhooks(api.webhooks)
-    serving = True
+    # Readiness follows the role's tasks (views reading, webhook reader alive).
+    health = HealthServer({"api serving": lambda: api.healthy, "bus reachable": watch},
+                          host=settings.health_host, port=settings.health_port,
+                          metrics=app.metrics.render)
+    await health.start()
+    limit = settings.stop_seconds
     try:
-        await _until_signal()
+        await bus.start()
+        watch.start()
+        app.metrics.watch_bus(bus, app.topics.dlq, watch)
+        try:
+            await api.start()
+            app.metrics.watch_webhooks(api.webhooks)
+            await _until_signal()
+        finally:
+            await bounded(api.stop(), limit, "api")
+            await bounded(watch.stop(), limit, "bus watch")
+            await bounded(bus.close(), limit, "bus")
     finally:
-        serving = False
-        await api.stop()
-        await watch.stop()
-        await bus.close()
         await health.stop()
     return 0
+
+
+async def _redeliver(settings: Settings) -> int:
+    """Dead-lettered webhooks → their campaign's current callback_url, once each."""
+    app = EngineApp(settings)
+    bus = app.make_bus()
+    await bus.start()
+    try:
+        delivered, failed = await redeliver(
+            bus, app.topics, settings.webhook_secret.get_secret_value(),
+            allow=settings.webhook_allow, data_dir=settings.data_dir,
+            group=f"{settings.instance}-webhooks-redeliver")
+    finally:
+        await bounded(bus.close(), settings.stop_seconds, "bus")
+    print(orjson.dumps({"redelivered": delivered, "dead_lettered_again": failed}).decode())
+    return 0 if failed == 0 else 1
 
 
 def _demo_numbers(n: int) -> list[str]:

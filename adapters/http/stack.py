@@ -36,12 +36,17 @@ class ApiStack:
         webhooks: bool = True,
         webhook_group: str = "dialer-webhooks",
         domain_uuid: str = "",
+        webhook_allow: Sequence[str] = (),
+        webhook_retry_s: float = 3600.0,
+        webhook_max_delay_s: float = 300.0,
     ) -> None:
         data = Path(data_dir)
         self.campaigns = CampaignView(bus, topics, data / "campaigns.db")
         self.reports = ReportAggregator(bus, topics, data / "reports.db")
         self.webhooks = (
-            WebhookSender(bus, topics, self.campaigns, webhook_secret, group=webhook_group)
+            WebhookSender(bus, topics, self.campaigns, webhook_secret, group=webhook_group,
+                          allow=webhook_allow, retry_for_s=webhook_retry_s,
+                          max_delay_s=webhook_max_delay_s)
             if webhooks else None
         )
         self.app = build_gateway(bus=bus, topics=topics, campaigns=self.campaigns,
@@ -58,6 +63,12 @@ class ApiStack:
             raise RuntimeError("ApiStack.start() was not awaited")
         host, port = self._runner.addresses[0][:2]
         return f"http://{host}:{port}"
+
+    @property
+    def healthy(self) -> bool:
+        """Readiness: serving, both views reading, the webhook reader not crashed."""
+        return (self._runner is not None and self.campaigns.healthy and self.reports.healthy
+                and (self.webhooks is None or self.webhooks.healthy))
 
     async def start(self) -> None:
         await self.campaigns.start()

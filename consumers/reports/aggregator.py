@@ -41,6 +41,10 @@ class ReportAggregator:
         await self._db.open()
         self._runner.start()
 
+    @property
+    def healthy(self) -> bool:
+        return self._runner.healthy
+
     async def stop(self) -> None:
         await self._runner.stop()
         await self._db.close()

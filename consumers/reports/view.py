@@ -78,6 +78,7 @@ class ViewRunner:
         self.ready = asyncio.Event()  # set once the view has read up to the topics' ends
         self.applied = 0
         self.failures = 0
+        self.failing = False  # the last run failed and the next has not read yet
 
     def start(self) -> None:
         if self._task is None:
@@ -92,6 +93,11 @@ class ViewRunner:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+    @property
+    def healthy(self) -> bool:
+        """Running and not failing (readiness of the process that serves from it)."""
+        return self._task is not None and not self._task.done() and not self.failing
 
     async def settled(self) -> None:
         """Wait until a fetch that started after this call found nothing new: every message
@@ -108,6 +114,7 @@ class ViewRunner:
                 raise
             except Exception:  # task boundary: log, then restart from the stored offsets
                 self.failures += 1
+                self.failing = True
                 log.exception("view %s failed; restarting from its stored offsets", self.name)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._retry_s)
@@ -123,6 +130,7 @@ class ViewRunner:
                 self._fetches_started += 1
                 number = self._fetches_started
                 batch = await sub.fetch(max_wait=self._poll_s)
+                self.failing = False
                 # Catching up: take what is already there, up to max_batch, into one
                 # transaction (random-key index pages are then written once per batch,
                 # not once per 500 messages: twice the ingest rate in the benchmark).

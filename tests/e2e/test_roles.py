@@ -69,6 +69,7 @@ def roles(kafka_bootstrap: str, kafka_topic_prefix: str) -> Iterator[str]:
         "DIALER_HEALTH_HOST": "127.0.0.1",
         "DIALER_FS_NODES": json.dumps([{"name": "fs1", "port": fs_port, "cps": 200}]),
         "DIALER_API_TOKENS": json.dumps([TOKEN]),
+        "DIALER_WEBHOOK_SECRET": "roles-test-secret",
         "DIALER_HTTP_PORT": str(http_port),
         "DIALER_DATA_DIR": data_dir,
         "DIALER_LOG_LEVEL": "WARNING",

@@ -32,7 +32,7 @@ async def test_embedded_stack_end_to_end(tmp_path: Path) -> None:
 
     bus, topics = MemoryBus(), Topics("e.")
     api = ApiStack(bus, topics, data_dir=tmp_path, tokens=[TOKEN], webhook_secret="s",
-                   port=0)
+                   port=0, webhook_allow=["127.0.0.1"])
     await api.start()
     try:
         async with aiohttp.ClientSession(api.url, headers=AUTH) as http:
