@@ -9,6 +9,7 @@ raise ``HttpError`` with the body; the error middleware turns it into the respon
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -22,6 +23,8 @@ from engine.errors import DialerError
 M = TypeVar("M", bound=BaseModel)
 
 INT64 = 2**63 - 1
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+DEFAULT_BODY_TIMEOUT_S = 30.0
 MAX_DEPTH = 32
 ErrorItems = list[dict[str, str]]
 
@@ -97,7 +100,12 @@ def parse_json(raw: bytes) -> Any:
 
 async def json_object(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 in the seeds' error-list form."""
-    raw = await request.read()
+    try:
+        async with asyncio.timeout(request.config_dict.get(BODY_TIMEOUT,
+                                                           DEFAULT_BODY_TIMEOUT_S)):
+            raw = await request.read()
+    except TimeoutError as err:
+        raise HttpError(408, {"error": "Request Timeout"}) from err
     if not raw.strip() and empty_ok:
         return {}
     value = parse_json(raw)

@@ -36,8 +36,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from adapters.http.campaign_api import CampaignApi
-from adapters.http.common import HttpError, reply
+from adapters.http.common import BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT_S, HttpError, reply
 from adapters.http.deps import Deps, Explain, now_local
+from adapters.http.edges import harden
 from adapters.http.lead_api import LeadApi
 from adapters.http.queue_api import QueueApi
 from adapters.http.report_api import ReportApi
@@ -112,6 +113,7 @@ def build_gateway(
     now: Callable[[], datetime] = now_local,
     domain_uuid: str = "",
     max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> web.Application:
     """The gateway application. The views must be started (and stopped) by the caller:
     they are shared with other parts of a process (the webhook sender reads campaigns)."""
@@ -119,6 +121,8 @@ def build_gateway(
                 explain=explain, now=now, domain_uuid=domain_uuid)
     app = web.Application(middlewares=[_errors(), _auth(tokens)],
                           client_max_size=max_body_bytes)
+    app[BODY_TIMEOUT] = body_timeout_s
+    harden(app)
     leads, camps, queues = LeadApi(deps), CampaignApi(deps), QueueApi(deps)
     vbot, rep = VbotApi(deps), ReportApi(deps)
     spec = openapi_document()

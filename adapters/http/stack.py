@@ -14,7 +14,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from adapters.http.common import DEFAULT_BODY_TIMEOUT_S
 from adapters.http.deps import Explain
+from adapters.http.edges import EdgeRunner
 from adapters.http.gateway import build_gateway
 from consumers.reports import CampaignView, ReportAggregator
 from consumers.webhooks import WebhookSender
@@ -39,6 +41,7 @@ class ApiStack:
         webhook_allow: Sequence[str] = (),
         webhook_retry_s: float = 3600.0,
         webhook_max_delay_s: float = 300.0,
+        body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     ) -> None:
         data = Path(data_dir)
         self.campaigns = CampaignView(bus, topics, data / "campaigns.db")
@@ -51,7 +54,7 @@ class ApiStack:
         )
         self.app = build_gateway(bus=bus, topics=topics, campaigns=self.campaigns,
                                  reports=self.reports, tokens=tokens, explain=explain,
-                                 domain_uuid=domain_uuid)
+                                 domain_uuid=domain_uuid, body_timeout_s=body_timeout_s)
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -75,7 +78,7 @@ class ApiStack:
         await self.reports.start()
         if self.webhooks is not None:
             await self.webhooks.start()
-        runner = web.AppRunner(self.app)
+        runner = EdgeRunner(self.app)
         await runner.setup()
         await web.TCPSite(runner, self._host, self._port).start()
         self._runner = runner
