@@ -136,11 +136,11 @@ class EngineApp:
         try:
             await self._start(opened)
         except BaseException:
-            for task in (self._consumer_task, self._tables_task):
-                if task is not None:
-                    task.cancel()
             for what, close in reversed(opened):
                 await bounded(close(), self.settings.stop_seconds, what)
+            for task in (self._consumer_task, self._tables_task):
+                if task is not None and not task.done():
+                    task.cancel()
             self._parts = None
             raise
 
@@ -227,12 +227,13 @@ class EngineApp:
         self._parts = Parts(bus, self.topics, switch, dialer, service, publisher, inputs,
                             simulator, state=state, owner=owner)
         if self._with_api:
-            self._parts.api = await self._start_api(bus, dialer)
-            opened.append(("api", self._parts.api.stop))
-            self.metrics.watch_webhooks(self._parts.api.webhooks)
+            api = self._parts.api = self._make_api(bus, dialer)
+            opened.append(("api", api.stop))  # before start: a half-started API is closed
+            await api.start()
+            self.metrics.watch_webhooks(api.webhooks)
         log.info("engine started: bus=%s nodes=%d", s.bus, len(nodes))
 
-    async def _start_api(self, bus: Bus, dialer: Dialer) -> ApiStack:
+    def _make_api(self, bus: Bus, dialer: Dialer) -> ApiStack:
         """The seed API in the same process. Its SQLite views follow the bus: with the
         in-memory bus (which starts empty) they live in a fresh temporary directory."""
         s = self.settings
@@ -252,7 +253,6 @@ class EngineApp:
             host=s.http_host, port=s.http_port, explain=explain,
             **webhook_options(s),
         )
-        await api.start()
         return api
 
     @property
