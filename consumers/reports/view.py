@@ -26,6 +26,8 @@ from engine.ports import Bus, BusMessage
 
 log = logging.getLogger(__name__)
 
+MAX_RETRY_S = 30.0
+
 
 class PublishFailed(DialerError):
     """A message could not be written to the bus (the caller may retry)."""
@@ -107,7 +109,9 @@ class ViewRunner:
             await self._progress.wait_for(lambda: self._last_empty_fetch > mark)
 
     async def _supervise(self) -> None:
+        delay = self._retry_s / 2  # the first failure waits retry_s
         while not self._stopping.is_set():
+            applied = self.applied
             try:
                 await self._run()
             except asyncio.CancelledError:
@@ -115,9 +119,13 @@ class ViewRunner:
             except Exception:  # task boundary: log, then restart from the stored offsets
                 self.failures += 1
                 self.failing = True
-                log.exception("view %s failed; restarting from its stored offsets", self.name)
+                # A failure that repeats without progress (a batch it cannot apply) backs
+                # off exponentially, capped; readiness stays false meanwhile.
+                delay = self._retry_s if self.applied > applied else min(MAX_RETRY_S, delay * 2)
+                log.exception("view %s failed; restarting from its stored offsets in %.1f s",
+                              self.name, delay)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._retry_s)
+                    await asyncio.wait_for(self._stopping.wait(), delay)
 
     def _apply(self, batch: Sequence[BusMessage], conn: sqlite3.Connection) -> None:
         self._store.apply_batch(conn, batch)
@@ -130,7 +138,6 @@ class ViewRunner:
                 self._fetches_started += 1
                 number = self._fetches_started
                 batch = await sub.fetch(max_wait=self._poll_s)
-                self.failing = False
                 # Catching up: take what is already there, up to max_batch, into one
                 # transaction (random-key index pages are then written once per batch,
                 # not once per 500 messages: twice the ingest rate in the benchmark).
@@ -144,6 +151,7 @@ class ViewRunner:
                     self.applied += len(batch)
                 else:
                     self.ready.set()
+                self.failing = False  # read and applied: healthy again
                 async with self._progress:
                     if not batch:
                         self._last_empty_fetch = number
