@@ -6,8 +6,9 @@ SQLite transaction. A crash before the commit re-reads the batch; a crash after 
 resumes behind it; no message is applied twice or skipped.
 
 A failure inside the loop (the broker went away, the disk is full) is logged and the loop
-starts over from the stored offsets after ``retry_s``; nothing half-applied survives,
-because the transaction rolled back.
+starts over from the stored offsets after ``retry_s``, doubling (up to ``MAX_RETRY_S``)
+while it makes no progress; ``healthy`` is false until it reads again. Nothing
+half-applied survives, because the transaction rolled back.
 """
 
 from __future__ import annotations
