@@ -192,6 +192,7 @@ class EngineApp:
             service = DialerService(dialer, switch, state, SystemClock(), ownership=switch,
                                     hooks=self._hooks)
             owner = PartitionOwner(state, service, t.leads)
+            opened.append(("durable state", state.close_all))
         else:
             service = DialerService(dialer, switch, publisher, SystemClock(),
                                     hooks=self._hooks)

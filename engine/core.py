@@ -335,6 +335,11 @@ class Dialer(Scheduler):
                 self.legs.pop(leg.call_uuid, None)
                 self.pool.release(leg.node)
                 calls.append(leg.call_uuid)
+            self.unpark_campaign(campaign_uuid)
+            for leg in run.live.values():
+                # The call is the next owner's now: this engine's other campaigns may ring
+                # the number (one live call per number is per engine).
+                self.number_ended(leg.phone.national)
             if run.deleted:
                 del self.campaigns[campaign_uuid]
             else:

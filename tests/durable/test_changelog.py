@@ -96,6 +96,7 @@ def test_a_partition_handed_over_and_restored_from_its_changelog_goes_on_exactly
     handed = old.unload({"c1"})
     assert sorted(handed) == live
     assert not old.leads and not old.legs and old.live_calls("c1") == 0
+    assert not old.live_numbers and not old.parked_on
     assert not old.drain(), "the old owner publishes nothing for a partition it lost"
 
     new = Dialer(rig.nodes)
