@@ -56,10 +56,10 @@ class SwitchNode:
         return max(0, min(self.burst - len(self.sent), self.max_sessions - self.live))
 
     def next_token_at(self, now: float) -> float | None:
-        """When this node may start a call again (None: it may now)."""
-        if len(self.sent) < self.burst:
-            return None
-        return self.sent[len(self.sent) - self.burst] + self.window
+        """When this node's room next grows (None: its window is empty, nothing to wait
+        for). Not only when it is full: a parallel round may need more than its room."""
+        self.refill(now)
+        return self.sent[0] + self.window if self.sent else None
 
 
 class NodePool:

@@ -196,3 +196,16 @@ def test_pool_available_counts_tokens_and_sessions() -> None:
     assert pool.available(0.0) == 1  # 3 starts left in this second, 1 session free
     with pytest.raises(ValueError, match="at least one"):
         NodePool([])
+
+
+def test_the_wake_up_comes_when_room_grows_not_only_when_a_node_is_full() -> None:
+    """A parallel round needing more legs than the pool has room for right now waits for
+    the pool's room to grow, even while every node still has some room (found by the
+    random-run property: a 3-number parallel lead left queued for good)."""
+    a, b = SwitchNode("a", cps=2), SwitchNode("b", cps=1)
+    pool = NodePool([a, b])
+    pool.take(a, 0.0)
+    assert pool.available(0.2) == 2  # a has 1 of 2 left, b 1 of 1: short of 3
+    assert pool.next_token_at(0.2) == pytest.approx(1.0)
+    assert pool.available(1.0) == 3
+    assert pool.next_token_at(1.0) is None
