@@ -171,7 +171,8 @@ class Dialer(Scheduler):
             if isinstance(p, PhoneNumber):
                 phones.setdefault(p.national, p)
         self._seq += 1
-        lead = Lead(input=lead_in, phones=tuple(phones.values()), seq=self._seq, ready_at=now)
+        lead = Lead(input=lead_in, phones=tuple(phones.values()), seq=self._seq, ready_at=now,
+                    campaign_uuid=run.spec.campaign_uuid)
         self.leads[lead.uuid] = lead
         if lead_in.customer_id:
             run.by_customer.setdefault(lead_in.customer_id, []).append(lead.uuid)

@@ -114,7 +114,6 @@ class Scheduler:
         self._journal = journal
         self._outbox: list[Action] = []
         self._seq = 0
-        self._token = 0
         self._rr = 0
         self._wake: float | None = None
 
@@ -265,8 +264,7 @@ class Scheduler:
         keys = Counter(lead.phones[i].network_key for i in plan.indexes)
         first_key = lead.phones[plan.indexes[0]].network_key
         if first_key != ticket.key:  # DNC or the cap moved the lead to another carrier
-            self._token += 1
-            lead.token = self._token
+            lead.token += 1
             ready_at, seq, _, lead_uuid = ticket.entry
             run.queue.push(first_key, ticket.work, ready_at, seq, lead.token, lead_uuid)
             return _Step.NEXT
@@ -380,9 +378,10 @@ class Scheduler:
 
     # ---- helpers -------------------------------------------------------------------
     def _push(self, run: CampaignRun, lead: Lead, work: WorkClass, ready_at: float) -> None:
-        """Give the lead a new queue entry; any older entry of it becomes stale."""
-        self._token += 1
-        lead.token = self._token
+        """Give the lead a new queue entry; any older entry of it becomes stale. Tokens
+        count per lead (an entry is only ever compared with its own lead's token), so they
+        stay small ints that cost a lead nothing."""
+        lead.token += 1
         lead.ready_at = ready_at
         run.queue.push(self.lane_key(run.spec, lead), work, ready_at, lead.seq, lead.token,
                        lead.uuid)
