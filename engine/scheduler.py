@@ -62,7 +62,8 @@ class CampaignRun:
     live_by_key: Counter[str] = field(default_factory=Counter)
     never_dialed: int = 0  # leads in state queued: the "first pass" of schedule_recall after
     dnc_customers: set[str] = field(default_factory=set)
-    by_customer: dict[str, list[str]] = field(default_factory=dict)  # customer id → leads
+    # customer id → its lead's uuid, or a list of them when it has several
+    by_customer: dict[str, str | list[str]] = field(default_factory=dict)
     window: WindowCache = field(default_factory=WindowCache)
     deleted: bool = False
 

@@ -126,8 +126,8 @@ class Rig:
     def lead(self, lead_uuid: str, campaign_uuid: str, *phones: str, **kw: object) -> None:
         lead_in = LeadInput(lead_uuid=lead_uuid, campaign_uuid=campaign_uuid, phones=phones,
                             **kw)  # type: ignore[arg-type]
-        self.inputs.setdefault(lead_uuid, lead_in)
         self.dialer.add_lead(lead_in, self.clock.now())
+        self.inputs.setdefault(lead_uuid, lead_in)
         self.step()
 
     def step(self) -> None:
