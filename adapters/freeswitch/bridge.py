@@ -120,6 +120,7 @@ class EslBridge:
             queue.SimpleQueue()
         )
         self._wakeup: Any = None
+        self._poked = False  # a wake-up is on its way to the hub (see _poke)
         self._wakeup_ready = threading.Event()
         self._stopping: Any = None  # a gevent Event, made in the bridge thread
         self._thread: threading.Thread | None = None
@@ -157,7 +158,12 @@ class EslBridge:
             raise CommandTimeout(f"{self._name}: no reply in {wait_s}s") from err
 
     def _poke(self) -> None:
-        if self._wakeup is not None:
+        # One wake-up per drain, not per command: a burst of originates in one engine step
+        # costs one eventfd write. Safe without a lock: the hub clears the flag *before*
+        # it drains, so a command put while the flag still reads True is drained by that
+        # pending drain, and one put after the clear sees False and pokes again.
+        if self._wakeup is not None and not self._poked:
+            self._poked = True
             self._wakeup.send()
 
     def _to_loop(self, fn: Callable[..., object], *args: object) -> None:
@@ -218,6 +224,7 @@ class EslBridge:
             sock.close()
 
     def _drain_inbox(self) -> None:
+        self._poked = False
         while True:
             try:
                 item = self._inbox.get_nowait()
