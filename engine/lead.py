@@ -33,7 +33,7 @@ import orjson
 
 from engine.errors import InvalidTransition
 from engine.model import CallStatus, LeadInput
-from engine.phone import Packed, PhoneNumber, pack, unpack
+from engine.phone import Packed, PhoneNumber, pack, remember, unpack
 
 
 class LeadState(StrEnum):
@@ -209,6 +209,7 @@ class Lead:
         self.campaign_uuid = campaign_uuid if campaign_uuid == input.campaign_uuid else (
             input.campaign_uuid)
         self._phones: Packed = pack(phones)
+        remember(self._phones, phones)
         self._extra = _encode_input(input, phones)
         self._d: _Dialed | None = None
         self.seq = seq

@@ -64,6 +64,7 @@ __all__ = [
     "mask",
     "normalize",
     "pack",
+    "remember",
     "unpack",
 ]
 
@@ -326,10 +327,26 @@ def from_national(national: str) -> PhoneNumber:
     return _number(national, PhoneKind.MOBILE, _tables().mobile[national[:3]])
 
 
-@functools.lru_cache(maxsize=4096)
+_UNPACKED: dict[Packed, tuple[PhoneNumber, ...]] = {}
+_UNPACKED_MAX = 4096
+
+
+def remember(packed: Packed, phones: tuple[PhoneNumber, ...]) -> None:
+    """Seed the cache with numbers just parsed (a new lead is read again at once: its
+    queue lane, the do-not-call check)."""
+    if len(_UNPACKED) >= _UNPACKED_MAX:
+        del _UNPACKED[next(iter(_UNPACKED))]  # first in, first out: bounded, O(1)
+    _UNPACKED[packed] = phones
+
+
 def unpack(packed: Packed) -> tuple[PhoneNumber, ...]:
     """Inverse of ``pack``. Cached (bounded): the scheduler reads a lead's numbers several
     times per dial, and the numbers of the leads being dialed now stay in the cache."""
-    if isinstance(packed, int):
-        return (from_national(f"0{packed}"),)
-    return tuple(from_national(f"0{n}") for n in packed)
+    phones = _UNPACKED.get(packed)
+    if phones is None:
+        if isinstance(packed, int):
+            phones = (from_national(f"0{packed}"),)
+        else:
+            phones = tuple(from_national(f"0{n}") for n in packed)
+        remember(packed, phones)
+    return phones
