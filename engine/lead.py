@@ -130,6 +130,20 @@ def _encode_input(lead_in: LeadInput, phones: tuple[PhoneNumber, ...]) -> bytes 
         return lead_in
 
 
+# The inputs of the leads touched last, by lead: a state change reads its lead's input
+# again (the durable journal writes it with the snapshot), and decoding it each time was
+# the largest cost of the compact form. First in, first out; bounded, so it holds at most
+# _RECENT_MAX leads alive after they are gone.
+_RECENT: dict[Lead, LeadInput] = {}
+_RECENT_MAX = 1024
+
+
+def _remember_input(lead: Lead, lead_in: LeadInput) -> None:
+    if len(_RECENT) >= _RECENT_MAX:
+        del _RECENT[next(iter(_RECENT))]
+    _RECENT[lead] = lead_in
+
+
 class _Dialed:
     """The part of a lead that exists once it has been dialed (allocated on first write):
     a never-dialed lead keeps the defaults without storing them."""
@@ -211,6 +225,7 @@ class Lead:
         self._phones: Packed = pack(phones)
         remember(self._phones, phones)
         self._extra = _encode_input(input, phones)
+        _remember_input(self, input)  # read again at once (journal, lead event)
         self._d: _Dialed | None = None
         self.seq = seq
         self.state = state
@@ -238,7 +253,9 @@ class Lead:
         d = self._d
         if d is not None and d.input is not None:
             return d.input
-        lead_in = self._decode(extra)
+        lead_in = _RECENT.get(self)
+        if lead_in is None:
+            lead_in = self._decode(extra)
         if self.state is LeadState.DIALING:
             self._dialed().input = lead_in
         return lead_in
@@ -281,9 +298,12 @@ class Lead:
             self._dialed().live = value
 
     def forget_input(self) -> None:
-        """Drop the decoded input kept while dialing (``transition`` does)."""
-        if self._d is not None:
-            self._d.input = None
+        """Drop the decoded input kept while dialing (``transition`` does); it stays in
+        the small recent-inputs cache for the reads that follow the same state change."""
+        d = self._d
+        if d is not None and d.input is not None:
+            _remember_input(self, d.input)
+            d.input = None
 
     def __repr__(self) -> str:
         return (f"Lead(uuid={self.uuid!r}, campaign_uuid={self.campaign_uuid!r}, "
@@ -331,24 +351,28 @@ def transition(lead: Lead, new: LeadState, reason: str = "") -> LeadState:
 
 
 def snapshot(lead: Lead, legs: Mapping[str, Leg], at: float) -> LeadSnapshot:
+    d = lead._d  # read the dial state once, not through a property per field
+    if d is None:
+        return LeadSnapshot(lead.uuid, lead.campaign_uuid, lead.state, lead.reason, at, 0, 0,
+                            0, lead.ready_at, 0.0, 0.0, False, (), 0, (), seq=lead.seq)
     return LeadSnapshot(
         lead_uuid=lead.uuid,
         campaign_uuid=lead.campaign_uuid,
         state=lead.state,
         reason=lead.reason,
         at=at,
-        attempts=lead.attempts,
-        calls=lead.calls,
-        phone_index=lead.phone_index,
+        attempts=d.attempts,
+        calls=d.calls,
+        phone_index=d.phone_index,
         ready_at=lead.ready_at,
-        first_attempt_at=lead.first_attempt_at,
-        last_call_time=lead.last_call_time,
-        round_open=lead.round_open,
-        round_statuses=tuple(lead.round_statuses),
-        round_billsec=lead.round_billsec,
+        first_attempt_at=d.first_attempt_at,
+        last_call_time=d.last_call_time,
+        round_open=d.round_open,
+        round_statuses=tuple(d.round_statuses),
+        round_billsec=d.round_billsec,
         live=tuple(
             (uuid, legs[uuid].index, legs[uuid].node, legs[uuid].originated_at)
-            for uuid in sorted(lead.live)
+            for uuid in sorted(d.live)
             if uuid in legs
         ),
         seq=lead.seq,
