@@ -27,11 +27,13 @@ VARIANTS = ("raw", "dicts", "engine")
 def _engine(n: int) -> dict[str, float]:
     import orjson
 
+    from adapters import gctune
     from consumers.inputs import decode
     from engine.core import Dialer
     from engine.model import Campaign, CampaignStatus
     from engine.ports import BusMessage, Topics
 
+    gctune.tune()  # as EngineApp.start does
     topics = Topics()
     dialer = Dialer()
     dialer.upsert_campaign(Campaign(CAMPAIGN, "bench", status=CampaignStatus.PAUSE,

@@ -60,3 +60,4 @@ def test_an_int_time_is_written_as_a_float_like_the_model() -> None:
     event = LeadEvent("l", "c", "queued", "new", "imported", 5, 0, 0)  # type: ignore[arg-type]
     assert b'"at":5.0' in fastencode.encode(event)
     assert fastencode.encode(event) == pydantic_encode(event)
+
