@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
+from adapters import gctune
 from adapters.clock import SystemClock
 from adapters.freeswitch import DialPlan, FreeSwitchPool, NodeConfig
 from adapters.fssim import FsSimulator, Scenario
@@ -146,6 +147,7 @@ class EngineApp:
 
     async def _start(self, opened: list[tuple[str, Callable[[], Awaitable[object]]]]) -> None:
         s = self.settings
+        gctune.tune()  # see adapters/gctune.py: millions of long-lived leads
         bus = self.make_bus()
         await bus.start()
         opened.append(("bus", bus.close))

@@ -28,7 +28,11 @@ class MemoryBus:
 
     async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         log = self._logs[topic]
-        log.append(BusMessage(topic, 0, len(log), key, value))
+        # Kept at its exact size: a bytes from orjson.dumps holds its whole write buffer
+        # (~4 KB whatever the length), and this log keeps every message for the process's
+        # life. The copy is one memcpy of the message.
+        log.append(BusMessage(topic, 0, len(log), key and bytes(memoryview(key)),
+                              bytes(memoryview(value))))
         self._changed.set()
         self.on_publish(topic, value)
 

@@ -178,10 +178,18 @@ class Dialer(Scheduler):
             if isinstance(p, PhoneNumber):
                 phones.setdefault(p.national, p)
         self._seq += 1
-        lead = Lead(input=lead_in, phones=tuple(phones.values()), seq=self._seq, ready_at=now)
+        lead = Lead(input=lead_in, phones=tuple(phones.values()), seq=self._seq, ready_at=now,
+                    campaign_uuid=run.spec.campaign_uuid)
         self.leads[lead.uuid] = lead
         if lead_in.customer_id:
-            run.by_customer.setdefault(lead_in.customer_id, []).append(lead.uuid)
+            # one lead per customer is the rule: its uuid alone, a list only from the second
+            known = run.by_customer.get(lead_in.customer_id)
+            if known is None:
+                run.by_customer[lead_in.customer_id] = lead.uuid
+            elif isinstance(known, str):
+                run.by_customer[lead_in.customer_id] = [known, lead.uuid]
+            else:
+                known.append(lead.uuid)
         return lead
 
     # ---- do-not-call (seed 002; vietnam.md national list) --------------------------
@@ -193,7 +201,8 @@ class Dialer(Scheduler):
         run = self.campaign(campaign_uuid)
         for customer_id in customer_ids:
             run.dnc_customers.add(customer_id)
-            for lead_uuid in run.by_customer.get(customer_id, ()):
+            found = run.by_customer.get(customer_id, ())
+            for lead_uuid in (found,) if isinstance(found, str) else found:
                 lead = self.leads[lead_uuid]
                 if lead.state in WAITING:
                     lead.round_open = False

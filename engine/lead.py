@@ -22,14 +22,18 @@ terminal lead never dials again.
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+import orjson
+
 from engine.errors import InvalidTransition
 from engine.model import CallStatus, LeadInput
-from engine.phone import PhoneNumber
+from engine.phone import Packed, PhoneNumber, pack, remember, unpack
 
 
 class LeadState(StrEnum):
@@ -89,36 +93,221 @@ class Leg:
     digits: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+# Optional LeadInput fields, in the order they are stored in a lead's encoded input.
+_OPTIONAL = ("call_id", "customer_id", "list_uuid", "list_name", "lead_name", "lead_code",
+             "contract_number", "created_at")
+_INT64 = 2**63
+
+
+def _encodable(params: Mapping[str, object]) -> bool:
+    """orjson writes these values back exactly as they came (finite floats, 64-bit ints)."""
+    for value in params.values():
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if isinstance(value, int) and not -_INT64 <= value < _INT64:
+            return False
+    return True
+
+
+def _encode_input(lead_in: LeadInput, phones: tuple[PhoneNumber, ...]) -> bytes | LeadInput | None:
+    """What a lead keeps of its input beyond uuid, campaign and numbers: params and the
+    optional fields as one JSON array (trailing empties left out), the raw numbers only
+    when they are not already the normalised ones. None when there is nothing else.
+    Anything orjson would not give back exactly is kept as the LeadInput itself."""
+    raw = None if lead_in.phones == tuple(p.national for p in phones) else list(lead_in.phones)
+    row: list[object] = [dict(lead_in.params) if lead_in.params else None, raw]
+    row.extend(getattr(lead_in, name) for name in _OPTIONAL)
+    while row and not row[-1]:
+        row.pop()
+    if not row:
+        return None
+    if not _encodable(lead_in.params):
+        return lead_in
+    try:
+        # A copy at its exact size: orjson's result keeps its whole write buffer (~4 KB).
+        return bytes(memoryview(orjson.dumps(row)))
+    except TypeError:  # a lone surrogate in a string: keep the value as it came
+        return lead_in
+
+
+# The inputs of the leads touched last, by lead: a state change reads its lead's input
+# again (the durable journal writes it with the snapshot), and decoding it each time was
+# the largest cost of the compact form. First in, first out; bounded, so it holds at most
+# _RECENT_MAX leads alive after they are gone.
+_RECENT: dict[Lead, LeadInput] = {}
+_RECENT_MAX = 1024
+
+
+def _remember_input(lead: Lead, lead_in: LeadInput) -> None:
+    if len(_RECENT) >= _RECENT_MAX:
+        del _RECENT[next(iter(_RECENT))]
+    _RECENT[lead] = lead_in
+
+
+class _Dialed:
+    """The part of a lead that exists once it has been dialed (allocated on first write):
+    a never-dialed lead keeps the defaults without storing them."""
+
+    __slots__ = ("answered_leg", "attempts", "calls", "first_attempt_at", "input",
+                 "last_call_time", "last_status", "live", "phone_index", "phones",
+                 "round_billsec", "round_open", "round_statuses")
+
+    def __init__(self, phones: tuple[PhoneNumber, ...]) -> None:
+        self.attempts = 0  # rounds started
+        self.calls = 0  # call legs originated, over all rounds
+        self.phone_index = 0  # serial mode: the number this round dials (or dialed last)
+        self.first_attempt_at = 0.0
+        self.last_call_time = 0.0
+        self.last_status: CallStatus | None = None
+        self.round_open = False  # an attempt started and not yet decided
+        self.round_statuses: list[CallStatus] = []
+        self.round_billsec = 0  # talk time of the round's answered leg (min_recall_duration)
+        self.live: set[str] = set()
+        self.answered_leg = ""
+        self.phones = phones  # unpacked once, for the calls that follow
+        # The decoded input while the lead is dialing (rendering, CDRs and the DNC checks
+        # of call ends read it); dropped when it stops dialing.
+        self.input: LeadInput | None = None
+
+
+def _dialed_field(name: str, default: object) -> property:
+    """A Lead attribute kept in ``_Dialed``: reads the default until the first write that
+    changes it; writing the default to a never-dialed lead stores nothing."""
+
+    def get(lead: Lead) -> object:
+        d = lead._d
+        return default if d is None else getattr(d, name)
+
+    def set_(lead: Lead, value: object) -> None:
+        d = lead._d
+        if d is None:
+            if value == default and type(value) is type(default):
+                return
+            d = lead._dialed()
+        setattr(d, name, value)
+
+    return property(get, set_)
+
+
 class Lead:
-    """Mutable engine record of one lead; only ``transition`` changes ``state``."""
+    """Mutable engine record of one lead; only ``transition`` changes ``state``.
 
-    input: LeadInput
-    phones: tuple[PhoneNumber, ...]
-    seq: int
-    state: LeadState = LeadState.NEW
-    reason: str = ""
-    attempts: int = 0  # rounds started
-    calls: int = 0  # call legs originated, over all rounds
-    phone_index: int = 0  # serial mode: the number this round dials (or dialed last)
-    ready_at: float = 0.0
-    first_attempt_at: float = 0.0
-    last_call_time: float = 0.0
-    last_status: CallStatus | None = None
-    round_open: bool = False  # an attempt started and not yet decided
-    round_statuses: list[CallStatus] = field(default_factory=list)
-    round_billsec: int = 0  # talk time of the round's answered leg (min_recall_duration)
-    live: set[str] = field(default_factory=set)
-    answered_leg: str = ""
-    token: int = 0  # identifies the lead's current queue entry; older entries are stale
+    Compact on purpose (a million queued leads per engine): a never-dialed lead is ten
+    slots, its numbers packed as ints (``phone.pack``), its params and optional fields
+    kept as the JSON they came in until the call is rendered or a report asks
+    (``input`` decodes them), its campaign id the campaign's own string object, its reason
+    interned, and its queue token a small per-lead counter. Everything a dial adds lives
+    in ``_Dialed``, allocated at the first dial. The attributes are the same as when this
+    was a dataclass: ``input``, ``phones``, ``seq``, ``state``, ``reason``, ``attempts``,
+    ``calls``, ``phone_index``, ``ready_at``, ``first_attempt_at``, ``last_call_time``,
+    ``last_status``, ``round_open``, ``round_statuses``, ``round_billsec``, ``live``,
+    ``answered_leg``, ``token``, ``uuid``, ``campaign_uuid``.
+    """
+
+    __slots__ = ("_d", "_extra", "_phones", "campaign_uuid", "ready_at", "reason", "seq",
+                 "state", "token", "uuid")
+
+    def __init__(
+        self,
+        input: LeadInput,
+        phones: tuple[PhoneNumber, ...],
+        seq: int,
+        state: LeadState = LeadState.NEW,
+        reason: str = "",
+        ready_at: float = 0.0,
+        token: int = 0,
+        campaign_uuid: str | None = None,
+    ) -> None:
+        self.uuid = input.lead_uuid
+        # the campaign's own string when the caller has it: one object for all its leads
+        self.campaign_uuid = campaign_uuid if campaign_uuid == input.campaign_uuid else (
+            input.campaign_uuid)
+        self._phones: Packed = pack(phones)
+        remember(self._phones, phones)
+        self._extra = _encode_input(input, phones)
+        _remember_input(self, input)  # read again at once (journal, lead event)
+        self._d: _Dialed | None = None
+        self.seq = seq
+        self.state = state
+        self.reason = sys.intern(reason)
+        self.ready_at = ready_at
+        self.token = token  # identifies the lead's current queue entry; older ones are stale
+
+    def _dialed(self) -> _Dialed:
+        d = self._d
+        if d is None:
+            d = self._d = _Dialed(unpack(self._phones))
+        return d
 
     @property
-    def uuid(self) -> str:
-        return self.input.lead_uuid
+    def phones(self) -> tuple[PhoneNumber, ...]:
+        d = self._d
+        return unpack(self._phones) if d is None else d.phones
 
     @property
-    def campaign_uuid(self) -> str:
-        return self.input.campaign_uuid
+    def input(self) -> LeadInput:
+        """The lead as imported (equal to the LeadInput it was made from)."""
+        extra = self._extra
+        if isinstance(extra, LeadInput):
+            return extra
+        d = self._d
+        if d is not None and d.input is not None:
+            return d.input
+        lead_in = _RECENT.get(self)
+        if lead_in is None:
+            lead_in = self._decode(extra)
+        if self.state is LeadState.DIALING:
+            self._dialed().input = lead_in
+        return lead_in
+
+    def _decode(self, extra: bytes | None) -> LeadInput:
+        row = [] if extra is None else orjson.loads(extra)
+        params = row[0] if row and row[0] else {}
+        raw = row[1] if len(row) > 1 and row[1] is not None else None
+        phones = tuple(raw) if raw is not None else tuple(p.national for p in self.phones)
+        optional = dict(zip(_OPTIONAL, row[2:], strict=False))
+        return LeadInput(self.uuid, self.campaign_uuid, phones, MappingProxyType(params),
+                         **optional)
+
+    attempts = _dialed_field("attempts", 0)
+    calls = _dialed_field("calls", 0)
+    phone_index = _dialed_field("phone_index", 0)
+    first_attempt_at = _dialed_field("first_attempt_at", 0.0)
+    last_call_time = _dialed_field("last_call_time", 0.0)
+    last_status = _dialed_field("last_status", None)
+    round_open = _dialed_field("round_open", False)
+    round_billsec = _dialed_field("round_billsec", 0)
+    answered_leg = _dialed_field("answered_leg", "")
+
+    @property
+    def round_statuses(self) -> list[CallStatus]:
+        return self._dialed().round_statuses
+
+    @round_statuses.setter
+    def round_statuses(self, value: list[CallStatus]) -> None:
+        if value or self._d is not None:
+            self._dialed().round_statuses = value
+
+    @property
+    def live(self) -> set[str]:
+        return self._dialed().live
+
+    @live.setter
+    def live(self, value: set[str]) -> None:
+        if value or self._d is not None:
+            self._dialed().live = value
+
+    def forget_input(self) -> None:
+        """Drop the decoded input kept while dialing (``transition`` does); it stays in
+        the small recent-inputs cache for the reads that follow the same state change."""
+        d = self._d
+        if d is not None and d.input is not None:
+            _remember_input(self, d.input)
+            d.input = None
+
+    def __repr__(self) -> str:
+        return (f"Lead(uuid={self.uuid!r}, campaign_uuid={self.campaign_uuid!r}, "
+                f"state={self.state.value!r}, attempts={self.attempts}, seq={self.seq})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,29 +343,36 @@ def transition(lead: Lead, new: LeadState, reason: str = "") -> LeadState:
     if new not in TRANSITIONS[old]:
         raise InvalidTransition(f"lead {lead.uuid}: {old} -> {new} ({reason})")
     lead.state = new
-    lead.reason = reason
+    if old is LeadState.DIALING and new is not LeadState.DIALING:
+        lead.forget_input()
+    # Interned: reasons come from a small vocabulary, and a million leads share them.
+    lead.reason = sys.intern(reason)
     return old
 
 
 def snapshot(lead: Lead, legs: Mapping[str, Leg], at: float) -> LeadSnapshot:
+    d = lead._d  # read the dial state once, not through a property per field
+    if d is None:
+        return LeadSnapshot(lead.uuid, lead.campaign_uuid, lead.state, lead.reason, at, 0, 0,
+                            0, lead.ready_at, 0.0, 0.0, False, (), 0, (), seq=lead.seq)
     return LeadSnapshot(
         lead_uuid=lead.uuid,
         campaign_uuid=lead.campaign_uuid,
         state=lead.state,
         reason=lead.reason,
         at=at,
-        attempts=lead.attempts,
-        calls=lead.calls,
-        phone_index=lead.phone_index,
+        attempts=d.attempts,
+        calls=d.calls,
+        phone_index=d.phone_index,
         ready_at=lead.ready_at,
-        first_attempt_at=lead.first_attempt_at,
-        last_call_time=lead.last_call_time,
-        round_open=lead.round_open,
-        round_statuses=tuple(lead.round_statuses),
-        round_billsec=lead.round_billsec,
+        first_attempt_at=d.first_attempt_at,
+        last_call_time=d.last_call_time,
+        round_open=d.round_open,
+        round_statuses=tuple(d.round_statuses),
+        round_billsec=d.round_billsec,
         live=tuple(
             (uuid, legs[uuid].index, legs[uuid].node, legs[uuid].originated_at)
-            for uuid in sorted(lead.live)
+            for uuid in sorted(d.live)
             if uuid in legs
         ),
         seq=lead.seq,

@@ -56,11 +56,16 @@ __all__ = [
     "InvalidPhone",
     "InvalidReason",
     "NetworkKey",
+    "Packed",
     "PhoneDataError",
     "PhoneKind",
     "PhoneNumber",
+    "from_national",
     "mask",
     "normalize",
+    "pack",
+    "remember",
+    "unpack",
 ]
 
 MAX_INPUT_CHARS = 32  # "+84 (0) 162-123-4567" is 20; longer input is not one phone number
@@ -298,3 +303,50 @@ def _number(national: str, kind: PhoneKind, carrier: Carrier) -> PhoneNumber:
         carrier=carrier,
         network_key=NETWORK_KEY_BY_CARRIER[carrier],
     )
+
+
+# ---- compact storage (a queued lead keeps its numbers packed) -------------------------
+# A national number always starts with "0" and is 10 or 11 digits, so it is stored as the
+# int of its digits (28-32 bytes, against ~180 for a PhoneNumber with its two strings);
+# several numbers as a tuple of those ints. The carrier is a pure function of the prefix
+# (``normalize`` already validated the number and mapped legacy prefixes), so unpacking
+# needs no second validation.
+Packed = int | tuple[int, ...]
+
+
+def pack(phones: tuple[PhoneNumber, ...]) -> Packed:
+    if len(phones) == 1:
+        return int(phones[0].national)
+    return tuple(int(p.national) for p in phones)
+
+
+def from_national(national: str) -> PhoneNumber:
+    """The PhoneNumber of a national number ``normalize`` accepted before."""
+    if national.startswith("02"):
+        return _number(national, PhoneKind.LANDLINE, Carrier.LANDLINE)
+    return _number(national, PhoneKind.MOBILE, _tables().mobile[national[:3]])
+
+
+_UNPACKED: dict[Packed, tuple[PhoneNumber, ...]] = {}
+_UNPACKED_MAX = 4096
+
+
+def remember(packed: Packed, phones: tuple[PhoneNumber, ...]) -> None:
+    """Seed the cache with numbers just parsed (a new lead is read again at once: its
+    queue lane, the do-not-call check)."""
+    if len(_UNPACKED) >= _UNPACKED_MAX:
+        del _UNPACKED[next(iter(_UNPACKED))]  # first in, first out: bounded, O(1)
+    _UNPACKED[packed] = phones
+
+
+def unpack(packed: Packed) -> tuple[PhoneNumber, ...]:
+    """Inverse of ``pack``. Cached (bounded): the scheduler reads a lead's numbers several
+    times per dial, and the numbers of the leads being dialed now stay in the cache."""
+    phones = _UNPACKED.get(packed)
+    if phones is None:
+        if isinstance(packed, int):
+            phones = (from_national(f"0{packed}"),)
+        else:
+            phones = tuple(from_national(f"0{n}") for n in packed)
+        remember(packed, phones)
+    return phones

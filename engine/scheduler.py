@@ -74,7 +74,8 @@ class CampaignRun:
     live_by_key: Counter[str] = field(default_factory=Counter)
     never_dialed: int = 0  # leads in state queued: the "first pass" of schedule_recall after
     dnc_customers: set[str] = field(default_factory=set)
-    by_customer: dict[str, list[str]] = field(default_factory=dict)  # customer id → leads
+    # customer id → its lead's uuid, or a list of them when it has several
+    by_customer: dict[str, str | list[str]] = field(default_factory=dict)
     window: WindowCache = field(default_factory=WindowCache)
     deleted: bool = False
     fault: str = ""  # why evaluating this campaign raised; held until its spec changes
@@ -128,7 +129,6 @@ class Scheduler:
         self._journal = journal
         self._outbox: list[Action] = []
         self._seq = 0
-        self._token = 0
         self._rr = 0
         self._wake: float | None = None
         self.live_numbers: Counter[str] = Counter()  # national number → live legs (≤ 1)
@@ -302,8 +302,7 @@ class Scheduler:
         keys = Counter(lead.phones[i].network_key for i in plan.indexes)
         first_key = lead.phones[plan.indexes[0]].network_key
         if first_key != ticket.key:  # DNC or the cap moved the lead to another carrier
-            self._token += 1
-            lead.token = self._token
+            lead.token += 1
             ready_at, seq, _, lead_uuid = ticket.entry
             run.queue.push(first_key, ticket.work, ready_at, seq, lead.token, lead_uuid)
             return _Step.NEXT
@@ -418,8 +417,7 @@ class Scheduler:
 
     # ---- one live call per number ------------------------------------------------
     def _park(self, lead: Lead, number: str, work: WorkClass) -> None:
-        self._token += 1
-        lead.token = self._token  # its popped ticket was its only entry: now stale
+        lead.token += 1  # its popped ticket was its only entry: now stale
         self._parked.setdefault(number, []).append((lead.uuid, work))
         self.parked_on[lead.uuid] = number
 
@@ -450,9 +448,10 @@ class Scheduler:
 
     # ---- helpers -------------------------------------------------------------------
     def _push(self, run: CampaignRun, lead: Lead, work: WorkClass, ready_at: float) -> None:
-        """Give the lead a new queue entry; any older entry of it becomes stale."""
-        self._token += 1
-        lead.token = self._token
+        """Give the lead a new queue entry; any older entry of it becomes stale. Tokens
+        count per lead (an entry is only ever compared with its own lead's token), so they
+        stay small ints that cost a lead nothing."""
+        lead.token += 1
         lead.ready_at = ready_at
         run.queue.push(self.lane_key(run.spec, lead), work, ready_at, lead.seq, lead.token,
                        lead.uuid)

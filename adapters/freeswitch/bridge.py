@@ -8,7 +8,9 @@ with ``call_soon_threadsafe``. Nothing here is ever called from the asyncio thre
 
 What greenswitch 0.0.19 lacks and this module adds (esl-protocol.md):
 - event bodies parsed by the project's codec (greenswitch glues BACKGROUND_JOB's body onto
-  a header and mangles values holding encoded CR/LF);
+  a header and mangles values holding encoded CR/LF), decoding only the headers the owner
+  names (``keep_headers``): greenswitch URL-decodes the whole body of every event before
+  splitting it, which is most of its per-event cost;
 - ``sendall`` under a lock, so concurrent greenlets never interleave command bytes;
 - every pending command fails when the connection drops (greenswitch waits forever);
 - a watchdog on connect and authentication;
@@ -45,9 +47,11 @@ class _Inbound(greenswitch.InboundESL):  # type: ignore[misc]
     _commands_sent: list[Any]
 
     def __init__(self, host: str, port: int, password: str, timeout: float,
-                 on_event: Callable[[Event], None]) -> None:
+                 on_event: Callable[[Event], None],
+                 keep: frozenset[str] | None = None) -> None:
         super().__init__(host, port, password, timeout=timeout)
         self._on_event = on_event
+        self._keep = keep
         self._send_lock = gevent.lock.Semaphore()
 
     def handle_event(self, event: Any) -> None:
@@ -56,7 +60,7 @@ class _Inbound(greenswitch.InboundESL):  # type: ignore[misc]
             length = int(event.headers["Content-Length"])
             raw = self.sock_file.read(length)  # a buffered read: all of it, or EOF
             if len(raw) == length:  # a short read is a connection dying mid-event
-                self._on_event(parse_plain_event(raw))
+                self._on_event(parse_plain_event(raw, self._keep))
             return
         super().handle_event(event)
 
@@ -99,6 +103,7 @@ class EslBridge:
         backoff_initial: float = 0.05,
         backoff_max: float = 5.0,
         name: str = "esl",
+        keep_headers: frozenset[str] | None = None,
     ) -> None:
         self.host, self.port, self._password = host, port, password
         self._on_event = on_event
@@ -107,11 +112,15 @@ class EslBridge:
         self._connect_timeout = connect_timeout
         self._backoff = (backoff_initial, backoff_max)
         self._name = name
+        # Event headers the owner reads; the others are never decoded (None: all).
+        self._keep = (None if keep_headers is None
+                      else keep_headers | frozenset({"Content-Length"}))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: queue.SimpleQueue[tuple[str, asyncio.Future[Reply]] | None] = (
             queue.SimpleQueue()
         )
         self._wakeup: Any = None
+        self._poked = False  # a wake-up is on its way to the hub (see _poke)
         self._wakeup_ready = threading.Event()
         self._stopping: Any = None  # a gevent Event, made in the bridge thread
         self._thread: threading.Thread | None = None
@@ -150,7 +159,12 @@ class EslBridge:
             raise CommandTimeout(f"{self._name}: no reply in {wait_s}s") from err
 
     def _poke(self) -> None:
-        if self._wakeup is not None:
+        # One wake-up per drain, not per command: a burst of originates in one engine step
+        # costs one eventfd write. Safe without a lock: the hub clears the flag *before*
+        # it drains, so a command put while the flag still reads True is drained by that
+        # pending drain, and one put after the clear sees False and pokes again.
+        if self._wakeup is not None and not self._poked:
+            self._poked = True
             self._wakeup.send()
 
     def _to_loop(self, fn: Callable[..., object], *args: object) -> None:
@@ -173,7 +187,8 @@ class EslBridge:
         delay = self._backoff[0]
         while self._running:
             conn = _Inbound(self.host, self.port, self._password, self._connect_timeout,
-                            on_event=lambda ev: self._to_loop(self._on_event, ev))
+                            on_event=lambda ev: self._to_loop(self._on_event, ev),
+                            keep=self._keep)
             self._conn = conn
             try:
                 with gevent.Timeout(self._connect_timeout, NotConnected("connect watchdog")):
@@ -220,6 +235,7 @@ class EslBridge:
             sock.close()
 
     def _drain_inbox(self) -> None:
+        self._poked = False
         while True:
             try:
                 item = self._inbox.get_nowait()

@@ -84,7 +84,17 @@ def sound_path(plan: DialPlan, name: str) -> str:
     return f"{plan.sound_dir.rstrip('/')}/{name}" if plan.sound_dir else name
 
 
+# What ``quote(value, safe="-_.")`` leaves as is (it always keeps "~" too): a value made
+# only of these needs no encoding, and most are (uuids, digits, names), so they skip
+# ``quote``, a tenth of the engine's CPU per call when every value went through it.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def escape_value(value: str) -> str:
+    if _UNRESERVED.fullmatch(value):
+        if len(value) > MAX_VALUE_BYTES:  # ASCII: one byte per character
+            raise UnsafeDialValue("variable value too long")
+        return value
     if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
         raise UnsafeDialValue("variable value too long")
     return quote(value, safe="-_.")

@@ -42,6 +42,17 @@ EVENTS = ("CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB 
 LOST = "LOST_WHILE_DISCONNECTED"
 PARTITION_VARIABLE = "autocall_partition"
 FILTER_HEADER = "variable_" + PARTITION_VARIABLE
+# Every event header this module reads (``_on_event``, ``_on_job``, ``result_from_hangup``):
+# the bridge decodes only these. A header read here and missing from this set would read
+# as absent, so tests/freeswitch checks the set against the code.
+HEADERS = frozenset({
+    "Event-Name", "Event-Subclass", "Unique-ID", "Job-UUID", "DTMF-Digit", "Hangup-Cause",
+    "variable_hangup_cause", "variable_hangup_cause_q850", "variable_answer_uepoch",
+    "variable_billsec", "variable_duration", "variable_waitsec", "variable_progresssec",
+    "variable_start_uepoch", "variable_end_uepoch", "variable_sip_term_status",
+    "variable_amd_result", "variable_avmd_detect", "variable_record_name",
+    "variable_recording_url", "variable_record_path",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +154,7 @@ class FreeSwitchPool:
             on_connected=lambda: self._spawn_setup(cfg.name),
             on_disconnected=lambda: self._on_disconnected(cfg.name),
             name=f"esl-{cfg.name}",
+            keep_headers=HEADERS,
         )
 
     def _spawn_setup(self, name: str) -> None:

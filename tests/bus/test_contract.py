@@ -101,3 +101,24 @@ async def test_groups_are_independent(bus_and_topic: tuple[Bus, str]) -> None:
     assert ma.value == mb.value == b"x"
     await a.close()
     await b.close()
+
+
+async def test_memory_bus_keeps_messages_at_their_exact_size() -> None:
+    """orjson.dumps results hold ~4 KB each; the embedded bus must not keep that buffer."""
+    import tracemalloc
+
+    import orjson
+
+    from adapters.memory_bus import MemoryBus
+
+    bus = MemoryBus()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            await bus.publish("t", orjson.dumps({"i": i, "text": "x" * 100}), b"key")
+        per_message = (tracemalloc.get_traced_memory()[0] - before) / 2000
+    finally:
+        tracemalloc.stop()
+    assert [orjson.loads(m.value)["i"] for m in bus.messages("t")] == list(range(2000))
+    assert per_message < 600, per_message  # ~120 B of payload + the message record

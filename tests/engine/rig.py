@@ -109,6 +109,7 @@ class Rig:
         self.max_live: dict[str, int] = {}
         self.live_after: list[tuple[float, str, int]] = []  # live calls after each origination
         self.steps = 0
+        self.inputs: dict[str, LeadInput] = {}  # every lead as given, for final()
         self._wake: object | None = None
         self._live: dict[str, list[object]] = {}
         self.invariants = Invariants()
@@ -123,10 +124,10 @@ class Rig:
         return spec
 
     def lead(self, lead_uuid: str, campaign_uuid: str, *phones: str, **kw: object) -> None:
-        self.dialer.add_lead(
-            LeadInput(lead_uuid=lead_uuid, campaign_uuid=campaign_uuid, phones=phones, **kw),  # type: ignore[arg-type]
-            self.clock.now(),
-        )
+        lead_in = LeadInput(lead_uuid=lead_uuid, campaign_uuid=campaign_uuid, phones=phones,
+                            **kw)  # type: ignore[arg-type]
+        self.dialer.add_lead(lead_in, self.clock.now())
+        self.inputs.setdefault(lead_uuid, lead_in)
         self.step()
 
     def step(self) -> None:
@@ -344,6 +345,9 @@ class Invariants:
                 "a lead left parked on a number with no live call"
         assert self.cdr_uuids == self.call_uuids, "a leg without its CDR"
         assert len(rig.cdrs) == len(rig.originated)
+        for lead_uuid, lead_in in rig.inputs.items():
+            # the compact lead storage gives back every field of the lead as imported
+            assert d.leads[lead_uuid].input == lead_in, "a lead lost a field"
         for lead in d.leads.values():
             limit = self.max_recall_times.get(lead.campaign_uuid, 0) + 1
             assert lead.attempts <= limit, "attempts > recall_times + 1"

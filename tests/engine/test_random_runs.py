@@ -84,7 +84,12 @@ def test_random_runs_keep_every_invariant(
     """seeds 001/002 + vietnam.md together, at random (property)."""
     calls = iter(range(10**9))
 
-    def outcome(_o: Originate) -> Outcome:
+    def outcome(o: Originate) -> Outcome:
+        # the params kept encoded in the compact lead are the ones rendered into the call
+        # (the c1 leads carry them; the other campaign's leads have none)
+        if o.campaign_uuid == "c1":
+            assert o.variables["autocall_tts_text"].startswith(
+                f"Chào bạn Khách {o.lead_uuid[1:]}")
         return OUTCOMES[outcome_seed[next(calls) % len(outcome_seed)]]
 
     nodes = [SwitchNode("a", max_sessions=4, cps=2), SwitchNode("b", max_sessions=3, cps=1)]
@@ -100,7 +105,9 @@ def test_random_runs_keep_every_invariant(
         schedules=week if windowed else None, queue_code="Q"))
     rig.campaign(basic_campaign("c2", concurrent_call=2, **(HOSTILE[hostile] if hostile else {})))
     for i, numbers in enumerate(leads):
-        rig.lead(f"l{i}", "c1", *(NUMBERS[n] for n in numbers), customer_id=f"K{i % 7}")
+        rig.lead(f"l{i}", "c1", *(NUMBERS[n] for n in numbers), customer_id=f"K{i % 7}",
+                 params=MappingProxyType({"name": f"Khách {i}", "n": i, "ok": i % 2 == 0}),
+                 call_id=f"call-{i}" if i % 3 else "", list_name="Danh sách" if i % 2 else "")
         if i < len(others):
             rig.lead(f"o{i}", "c2", NUMBERS[others[i]])
     d = rig.dialer

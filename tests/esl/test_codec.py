@@ -431,3 +431,46 @@ def test_protocol_errors() -> None:
         EslParser().feed(b"Content-Type: api/response\nContent-Length: -1\n\n")
     with pytest.raises(EslProtocolError):
         EslCommandParser().feed(b"sendmsg\nContent-Length: 99999999999\n\n")
+
+
+def _plain_payloads(stream: bytes) -> list[bytes]:
+    """The bodies of the text/event-plain frames of a stream, as greenswitch hands them."""
+    out, pos = [], 0
+    while (end := stream.find(b"\n\n", pos)) >= 0:
+        head = dict(line.split(": ", 1) for line in stream[pos:end].decode().split("\n")
+                    if ": " in line)
+        pos = end + 2
+        length = int(head.get("Content-Length", 0))
+        if head.get("Content-Type") == "text/event-plain":
+            out.append(stream[pos:pos + length])
+        pos += length
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_NAMES, _VALUE_CHARS.map(str) | _ESCAPE_FREE), max_size=12),
+       st.text(max_size=60), st.sets(_NAMES, max_size=6))
+def test_kept_headers_are_the_full_parse_restricted(
+    pairs: list[tuple[str, str]], body: str, wanted: set[str]
+) -> None:
+    from adapters.esl import parse_plain_event
+
+    headers = [("Event-Name", "CUSTOM"), *pairs]
+    keep = frozenset(wanted | {name for name, _ in pairs[:2]})
+    (payload,) = _plain_payloads(encode_event(headers, body or None))
+    full = parse_plain_event(payload)
+    kept = parse_plain_event(payload, keep)
+    assert dict(kept.headers) == {k: v for k, v in full.headers.items() if k in keep}
+    assert kept.body == full.body  # the inner Content-Length is always read
+
+
+def test_kept_headers_on_the_vietnamese_frames() -> None:
+    from adapters.esl import parse_plain_event
+
+    keep = frozenset({"Event-Name", "variable_ghi_chu", "variable_ten", "Unique-ID"})
+    answer, job = (parse_plain_event(p, keep) for p in _plain_payloads(_vietnamese_frames()))
+    assert dict(answer.headers) == {
+        "Event-Name": "CHANNEL_ANSWER", "Unique-ID": "7f4de4bc-17d7-11ee-8c3d-e7b6c2d0a9a1",
+        "variable_ten": "Nguyễn Thị Minh Khai", "variable_ghi_chu": "dòng 1\r\ndòng 2\n\n"}
+    assert job.name == "BACKGROUND_JOB" and job.body == "+OK 7f4de4bc\n"
+    assert dict(job.headers) == {"Event-Name": "BACKGROUND_JOB"}

@@ -106,3 +106,19 @@ def test_oversized_value_is_refused() -> None:
 def test_esl_framing_refuses_line_breaks() -> None:
     with pytest.raises(EslInjectionError):
         encode_command("bgapi originate {a=b}x &park()\n\napi hupall")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80) | st.from_regex(r"[A-Za-z0-9_.~-]{0,40}", fullmatch=True))
+def test_the_fast_path_escapes_exactly_like_quote(value: str) -> None:
+    from urllib.parse import quote
+
+    from adapters.freeswitch.dialstring import escape_value
+
+    try:
+        expected = quote(value, safe="-_.")
+    except UnicodeEncodeError:  # a lone surrogate: quote refuses it, and so do we
+        with pytest.raises(UnicodeEncodeError):
+            escape_value(value)
+        return
+    assert escape_value(value) == expected

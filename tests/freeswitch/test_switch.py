@@ -255,3 +255,18 @@ async def test_sweep_ends_a_call_whose_channel_never_appeared(make_sim: MakeSim)
     assert rec.ended()[real.call_uuid].result.hangup_cause == "NORMAL_CLEARING"
     assert pool.tracked == 0
     await pool.close()
+
+
+def test_the_adapter_decodes_every_header_it_reads() -> None:
+    """The bridge decodes only switch.HEADERS; a header the adapter reads that is missing
+    from the set would silently read as absent."""
+    import inspect
+    import re
+
+    from adapters.freeswitch import switch
+
+    source = inspect.getsource(switch)
+    read = set(re.findall(r"""(?:\bh|headers)\.get\(\s*"([^"]+)\"""", source))
+    read |= {"Event-Name", "Event-Subclass"}  # Event.name and Event.subclass
+    assert len(read) > 15
+    assert read <= switch.HEADERS, sorted(read - switch.HEADERS)
