@@ -194,18 +194,20 @@ class CallLogReader:
         return fresh
 
 
-def live_peaks(records: list[CallRecord]) -> dict[str, int]:
-    """Per campaign, the most channels up at once (replaying creates and hangups in order)."""
+def live_peaks(records: list[CallRecord], by: str = "campaign") -> dict[str, int]:
+    """Per campaign (or per `by` field, e.g. "number"), the most channels up at once,
+    replaying creates and hangups in file order."""
     live: Counter[str] = Counter()
     peaks: dict[str, int] = {}
     for rec in _channel_events(records):
+        key = str(getattr(rec, by))
         if rec.ev == "reset":
             live.clear()
         elif rec.ev == "create":
-            live[rec.campaign] += 1
-            peaks[rec.campaign] = max(peaks.get(rec.campaign, 0), live[rec.campaign])
+            live[key] += 1
+            peaks[key] = max(peaks.get(key, 0), live[key])
         else:
-            live[rec.campaign] -= 1
+            live[key] -= 1
     return peaks
 
 

@@ -160,6 +160,7 @@ class Figures:
     duplicate_uuid_refusals: int = 0
     attempts_dialled_twice: int = 0
     leads_dialled_more_than_once: int = 0
+    numbers_with_two_live_calls: int = 0
     dnc_calls_global: int = 0
     dnc_calls_campaign: int = 0
     peak_live: dict[str, int] = field(default_factory=dict)
@@ -170,6 +171,7 @@ class Figures:
     recovery_s: float | None = None
     recovery_per_campaign: dict[str, float] = field(default_factory=dict)
     zombie_originations: int | None = None
+    zombie_detail: str = ""
     missing_topics: list[str] = field(default_factory=list)
     partition_tagged_calls: int = 0
 
@@ -195,6 +197,7 @@ class Figures:
             ("re-originations of a live uuid (refused)", self.duplicate_uuid_refusals),
             ("(lead, attempt) dialled twice", self.attempts_dialled_twice),
             ("leads dialled more than once (recall_times 0)", self.leads_dialled_more_than_once),
+            ("numbers with 2+ live calls at once", self.numbers_with_two_live_calls),
             ("calls to DNC numbers / DNC customers",
              f"{self.dnc_calls_global} / {self.dnc_calls_campaign}"),
             ("peak live per campaign (min..max) vs concurrent_call",
@@ -205,7 +208,8 @@ class Figures:
             ("recovery: kill → dialling again, slowest campaign",
              "n/a" if self.recovery_s is None else f"{self.recovery_s:.2f} s"),
             ("zombie originations after SIGCONT (partitions it lost)",
-             "n/a" if self.zombie_originations is None else self.zombie_originations),
+             "n/a" if self.zombie_originations is None
+             else f"{self.zombie_originations} {self.zombie_detail}".rstrip()),
             ("calls tagged autocall_partition", self.partition_tagged_calls),
             ("output topics missing", ", ".join(self.missing_topics) or "none"),
         ]
@@ -271,6 +275,8 @@ def compute(work: Workload, calls: list[CallRecord], outputs: Outputs,
             fig.dnc_calls_campaign += 1
 
     fig.peak_live = {k: v for k, v in live_peaks(mine).items() if k in work.campaigns}
+    fig.numbers_with_two_live_calls = sum(
+        1 for n in live_peaks(mine, by="number").values() if n > 1)
     fig.overshoot = sum(max(p - work.concurrent_call, 0) for p in fig.peak_live.values())
     ended = {c.uuid for c in mine if c.ev == "hangup"}
     fig.calls_dropped = sum(1 for c in mine if c.ev == "hangup" and c.by not in SCENARIO_ENDS)
@@ -279,7 +285,7 @@ def compute(work: Workload, calls: list[CallRecord], outputs: Outputs,
     if faults.kill_at is not None:
         fig.recovery_s, fig.recovery_per_campaign = _recovery(work, creates, faults)
     if faults.zombie_cont_at is not None:
-        fig.zombie_originations = _zombie(creates, faults)
+        fig.zombie_originations, fig.zombie_detail = _zombie(creates, faults)
     return fig
 
 
@@ -311,19 +317,24 @@ def _owned(snapshots: list[GroupSnapshot], client: str, partition: int,
     return any(start <= s.t <= end and s.owners.get(partition) == client for s in snapshots)
 
 
-def _zombie(creates: list[CallRecord], faults: Faults, slack: float = 1.0) -> int:
+def _zombie(creates: list[CallRecord], faults: Faults, slack: float = 1.0) -> tuple[int, str]:
     """Originations by the resumed engine for a partition it did not own: none of the group
     snapshots from SIGCONT to `slack` after the call shows it as that partition's owner."""
-    assert faults.zombie_cont_at is not None
-    count = 0
+    cont = faults.zombie_cont_at
+    assert cont is not None
+    rejoined = next((s.t for s in faults.group if s.t >= cont and faults.zombie in s.members
+                     and faults.zombie in s.owners.values()), None)
+    bad: list[float] = []
     for c in creates:
-        if c.engine != faults.zombie or c.t < faults.zombie_cont_at:
+        if c.engine != faults.zombie or c.t < cont:
             continue
         part = int(c.partition) if c.partition.isdigit() else partition_of(
             c.campaign, faults.partitions)
-        if not _owned(faults.group, faults.zombie, part, faults.zombie_cont_at, c.t + slack):
-            count += 1
-    return count
+        if not _owned(faults.group, faults.zombie, part, cont, c.t + slack):
+            bad.append(c.t - cont)
+    seen = "never" if rejoined is None else f"{rejoined - cont:.1f} s"
+    detail = f"({bad[0]:.1f}..{bad[-1]:.1f} s after SIGCONT" if bad else "("
+    return len(bad), f"{detail}; seen owning partitions again: {seen})"
 
 
 async def settle(work: Workload, reader: CallLogReader, outputs: Outputs, *,

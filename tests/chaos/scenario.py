@@ -74,7 +74,7 @@ class ChaosRun:
         self.cluster.note(f"published {len(self.work.campaigns)} campaigns, "
                           f"{len(self.work.leads)} leads ({self.work.dialable} dialable)")
 
-    async def settle(self, quiet: float = 20.0) -> Figures:
+    async def settle(self, quiet: float = 15.0) -> Figures:
         await settle(self.work, self.reader, self.outputs, quiet=quiet,
                      deadline=3 * self.size.expected_seconds + 90)
         self.cluster.note("settled")
@@ -94,6 +94,8 @@ def problems(fig: Figures, *, lost: bool = True, double: bool = True, dnc: bool 
     out = []
     if lost and fig.leads_lost:
         out.append(f"{fig.leads_lost} leads lost (e.g. {', '.join(fig.lost_examples)})")
+    if double and fig.numbers_with_two_live_calls:
+        out.append(f"{fig.numbers_with_two_live_calls} numbers had two live calls at once")
     if double and fig.double:
         out.append(f"{fig.double} attempts originated twice "
                    f"(uuid twice {fig.uuids_created_twice}, live uuid re-originated "

@@ -83,6 +83,7 @@ async def test_api_kills_duplicates_and_peaks_per_campaign(tmp_path: Path) -> No
     assert kills == {"k1": ("USER_BUSY", "api"), "k2": ("NORMAL_CLEARING", "api")}
     # a: 3 up, two killed, one more: the peak stays 3; the stop vanishes the rest ("reset").
     assert live_peaks(reader.records) == {"a": 3, "b": 1}
+    assert set(live_peaks(reader.records, by="number").values()) == {1}
     assert reader.records[-1].ev == "reset"
     creates = [r for r in reader.records if r.ev == "create"]
     assert [r.live for r in creates] == [1, 2, 3, 1, 2]
