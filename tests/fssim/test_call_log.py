@@ -35,9 +35,9 @@ def tagged(number: str, uid: str, campaign: str, lead: str) -> str:
 
 async def test_create_answer_hangup_with_the_dialers_variables(tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
-    # Both calls up at once (0.5 s and 0.3 s real at speed 1000), for the live peak.
+    # Both calls up at once (0.5 s and 0.05 s real at speed 1000), for the live peak.
     scenario = replace(FAST, numbers={"0901": CallScript(talk_time=500.0),
-                                      "0902": CallScript(Outcome.BUSY, ring_time=300.0)})
+                                      "0902": CallScript(Outcome.BUSY, ring_time=50.0)})
     sim = FsSimulator(scenario, call_log=path)
     await sim.start()
     reader = CallLogReader(path)
