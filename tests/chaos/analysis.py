@@ -325,16 +325,18 @@ def _zombie(creates: list[CallRecord], faults: Faults, slack: float = 1.0) -> tu
     rejoined = next((s.t for s in faults.group if s.t >= cont and faults.zombie in s.members
                      and faults.zombie in s.owners.values()), None)
     bad: list[float] = []
+    after = 0
     for c in creates:
         if c.engine != faults.zombie or c.t < cont:
             continue
+        after += 1
         part = int(c.partition) if c.partition.isdigit() else partition_of(
             c.campaign, faults.partitions)
         if not _owned(faults.group, faults.zombie, part, cont, c.t + slack):
             bad.append(c.t - cont)
     seen = "never" if rejoined is None else f"{rejoined - cont:.1f} s"
-    detail = f"({bad[0]:.1f}..{bad[-1]:.1f} s after SIGCONT" if bad else "("
-    return len(bad), f"{detail}; seen owning partitions again: {seen})"
+    window = f"{bad[0]:.1f}..{bad[-1]:.1f} s after SIGCONT; " if bad else ""
+    return len(bad), f"({window}{after} in all after SIGCONT; owner again after {seen})"
 
 
 async def settle(work: Workload, reader: CallLogReader, outputs: Outputs, *,

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
@@ -381,7 +380,7 @@ class Cluster:
 class GroupSnapshot:
     t: float
     state: str
-    members: frozenset[str]  # client ids (= DIALER_INSTANCE)
+    members: frozenset[str]  # instance names (group instance id or client id)
     owners: dict[int, str]  # leads-topic partition → client id
 
 
@@ -434,7 +433,9 @@ class GroupWatcher:
         members: set[str] = set()
         owners: dict[int, str] = {}
         for member in group["members"]:
-            client = str(member["client_id"])
+            # The static group instance id (DIALER_KAFKA_GROUP_INSTANCE_ID) when the protocol
+            # version reports it, else the client id; both are the engine's instance name.
+            client = str(member.get("group_instance_id") or member["client_id"])
             members.add(client)
             raw = member.get("member_assignment") or b""
             if not raw:
@@ -468,6 +469,3 @@ def partition_of(campaign: str, partitions: int) -> int:
 
     return (murmur2(campaign.encode()) & 0x7FFFFFFF) % partitions
 
-
-def dumps_line(obj: object) -> str:
-    return orjson.dumps(obj).decode()

@@ -101,7 +101,7 @@ async def test_campaigns_and_global_dnc_survive_retention(
         await publish_round(bootstrap, prefix, work.campaigns, "dnc", numbers=listed)
         wanted = {f"{c}-after" for c in work.campaigns}
         blocked = {f"{c}-dnc" for c in work.campaigns}
-        await wait_cdrs(outputs, wanted, 45, blocked=blocked, quiet=True)
+        await wait_cdrs(outputs, wanted, 30, blocked=blocked, quiet=True)
         with_cdr = {str(c.get("lead_uuid")) for c in outputs.cdrs}
         skipped = {str(e.get("lead_uuid")) for e in outputs.lead_events
                    if e.get("state") == "skipped"}
