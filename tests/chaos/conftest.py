@@ -31,6 +31,18 @@ def size() -> Size:
     return Size()
 
 
+@pytest.fixture
+def chaos_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where a run keeps its call log and process logs: `tmp_path`, or
+    `$CHAOS_ARTIFACTS/<test name>` to keep them (pytest prunes old tmp dirs)."""
+    keep = os.environ.get("CHAOS_ARTIFACTS", "").strip()
+    if not keep:
+        return tmp_path
+    path = Path(keep) / request.node.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture(scope="module")
 def own_broker() -> Iterator[KafkaBroker]:
     """A broker only this module's tests use: they stop and restart it, and retention is

@@ -77,6 +77,7 @@ class ChaosRun:
     async def settle(self, quiet: float = 15.0) -> Figures:
         await settle(self.work, self.reader, self.outputs, quiet=quiet,
                      deadline=3 * self.size.expected_seconds + 90)
+        await self.outputs.drain()
         self.cluster.note("settled")
         return compute(self.work, self.reader.records, self.outputs, self.faults)
 
@@ -94,6 +95,9 @@ def problems(fig: Figures, *, lost: bool = True, double: bool = True, dnc: bool 
     out = []
     if lost and fig.leads_lost:
         out.append(f"{fig.leads_lost} leads lost (e.g. {', '.join(fig.lost_examples)})")
+    if double and fig.dialled_after_settled_unknown:
+        out.append(f"{fig.dialled_after_settled_unknown} calls originated after their attempt "
+                   "was recorded as unknown outcome (no channel)")
     if double and fig.numbers_with_two_live_calls:
         out.append(f"{fig.numbers_with_two_live_calls} numbers had two live calls at once")
     if double and fig.double:

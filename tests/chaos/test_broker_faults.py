@@ -32,12 +32,12 @@ ROUNDS = {"probe": 10, "after": 20, "canary": 30, "dnc": 40}  # number block per
 
 
 async def test_broker_stopped_and_restarted_mid_run(
-    own_broker: KafkaBroker, kafka_topic_prefix: str, tmp_path: Path, size: Size,
+    own_broker: KafkaBroker, kafka_topic_prefix: str, chaos_dir: Path, size: Size,
 ) -> None:
     """SIGTERM to the broker at 30 % dialled, back OUTAGE_S later on the same data:
     0 leads lost, 0 attempts originated twice."""
     bootstrap = own_broker.bootstrap
-    async with ChaosRun(bootstrap, kafka_topic_prefix, tmp_path, size) as run:
+    async with ChaosRun(bootstrap, kafka_topic_prefix, chaos_dir, size) as run:
         await run.publish()
         await wait_progress(run.reader, run.work, 0.3, 60 + 2 * size.expected_seconds)
         run.cluster.note("stopping the broker")
@@ -56,7 +56,7 @@ async def test_broker_stopped_and_restarted_mid_run(
 
 
 async def test_campaigns_and_global_dnc_survive_retention(
-    own_broker: KafkaBroker, kafka_topic_prefix: str, tmp_path: Path,
+    own_broker: KafkaBroker, kafka_topic_prefix: str, chaos_dir: Path,
 ) -> None:
     """control and dnc get retention.ms of one second; once the broker has provably applied
     that retention (a delete-policy canary topic lost its records) a restarted engine still
@@ -65,7 +65,7 @@ async def test_campaigns_and_global_dnc_survive_retention(
     bootstrap, prefix = own_broker.bootstrap, kafka_topic_prefix
     size = Size(leads=20, engines=1)
     work = make_workload(size, prefix)
-    cluster = Cluster(bootstrap, prefix, tmp_path, size, engines=1)
+    cluster = Cluster(bootstrap, prefix, chaos_dir, size, engines=1)
     outputs = Outputs(bootstrap, prefix)
     await cluster.start()
     await outputs.start()

@@ -15,11 +15,11 @@ from tests.chaos.scenario import ChaosRun, problems
 
 
 async def test_kill9_one_engine_mid_campaign(
-    kafka_bootstrap: str, kafka_topic_prefix: str, tmp_path: Path, size: Size,
+    kafka_bootstrap: str, kafka_topic_prefix: str, chaos_dir: Path, size: Size,
 ) -> None:
     """SIGKILL at 30 % dialled, restarted at once: 0 lost, every call its CDR, 0 double,
     0 DNC calls, no campaign above concurrent_call, its campaigns dial again within 10 s."""
-    async with ChaosRun(kafka_bootstrap, kafka_topic_prefix, tmp_path, size) as run:
+    async with ChaosRun(kafka_bootstrap, kafka_topic_prefix, chaos_dir, size) as run:
         await run.publish()
         await wait_progress(run.reader, run.work, 0.3, 60 + 2 * size.expected_seconds)
         victim = next(e for e in run.cluster.engines
@@ -37,11 +37,11 @@ async def test_kill9_one_engine_mid_campaign(
 
 
 async def test_rolling_restart_drops_no_call(
-    kafka_bootstrap: str, kafka_topic_prefix: str, tmp_path: Path, size: Size,
+    kafka_bootstrap: str, kafka_topic_prefix: str, chaos_dir: Path, size: Size,
 ) -> None:
     """SIGTERM one engine at a time, each back and ready before the next: additionally 0
     calls dropped (every call ends by the far end or its own timeout)."""
-    async with ChaosRun(kafka_bootstrap, kafka_topic_prefix, tmp_path, size) as run:
+    async with ChaosRun(kafka_bootstrap, kafka_topic_prefix, chaos_dir, size) as run:
         await run.publish()
         await wait_progress(run.reader, run.work, 0.1, 60 + 2 * size.expected_seconds)
         run.faults.rolling = await run.cluster.rolling_restart()
@@ -54,11 +54,11 @@ async def test_rolling_restart_drops_no_call(
 
 
 async def test_zombie_engine_originates_nothing_for_lost_partitions(
-    kafka_bootstrap: str, kafka_topic_prefix: str, tmp_path: Path, size: Size,
+    kafka_bootstrap: str, kafka_topic_prefix: str, chaos_dir: Path, size: Size,
 ) -> None:
     """SIGSTOP past the session timeout (the group drops it and hands its partitions on),
     then SIGCONT: not one origination for a partition it no longer owns."""
-    async with ChaosRun(kafka_bootstrap, kafka_topic_prefix, tmp_path, size) as run:
+    async with ChaosRun(kafka_bootstrap, kafka_topic_prefix, chaos_dir, size) as run:
         await run.publish()
         await wait_progress(run.reader, run.work, 0.2, 60 + 2 * size.expected_seconds)
         victim = next(e for e in run.cluster.engines
@@ -81,11 +81,11 @@ async def test_zombie_engine_originates_nothing_for_lost_partitions(
 
 
 async def test_no_fault_control_run(
-    kafka_bootstrap: str, kafka_topic_prefix: str, tmp_path: Path, size: Size,
+    kafka_bootstrap: str, kafka_topic_prefix: str, chaos_dir: Path, size: Size,
 ) -> None:
     """The control: the same run without a fault accounts for every lead with every figure
     at zero, so a figure that moves under a fault is the fault's doing, not the rig's."""
-    async with ChaosRun(kafka_bootstrap, kafka_topic_prefix, tmp_path, size) as run:
+    async with ChaosRun(kafka_bootstrap, kafka_topic_prefix, chaos_dir, size) as run:
         await run.publish()
         fig = await run.settle()
         run.report("no fault (control)", fig)
