@@ -353,6 +353,7 @@ class KafkaBroker:
         self.timings: dict[str, float] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._log: IO[bytes] | None = None
 
     # ------------------------------------------------------------------ jars
 
@@ -485,7 +486,23 @@ class KafkaBroker:
         if fmt.returncode != 0:
             raise KafkaBrokerError(f"kafka StorageTool format failed (exit {fmt.returncode})")
 
-        log = self.log_path.open("ab")
+        self._spawn()
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL) and delete its temp dir. Idempotent."""
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer()
+        elif self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self._proc = None
+        self.workdir = None
+
+    def _spawn(self) -> None:
+        """Run the broker on the formatted data dir and wait until it is ready."""
+        assert self.workdir is not None
+        props = self.workdir / "server.properties"
+        log = self._log = self.log_path.open("ab")
         t1 = time.monotonic()
         # PR_SET_PDEATHSIG fires when the *thread* that forked exits: only use it
         # from the main thread, whose end is the end of the test run.
@@ -515,15 +532,35 @@ class KafkaBroker:
             raise KafkaBrokerError(f"Kafka {self.version} did not become ready: {exc}") from exc
         self.timings["start_to_ready"] = time.monotonic() - t1
 
-    def stop(self) -> None:
-        """Stop the broker (SIGTERM, then SIGKILL) and delete its temp dir. Idempotent."""
+    def halt(self, *, kill: bool = False) -> None:
+        """Stop the broker process (SIGTERM, or SIGKILL with ``kill``) but keep its data
+        dir, ports and cluster id, so that ``resume()`` brings back the same broker."""
+        if self._proc is None or self.workdir is None:
+            raise KafkaBrokerError("broker not running")
         finalizer, self._finalizer = self._finalizer, None
         if finalizer is not None:
-            finalizer()
-        elif self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        self._proc = None
-        self.workdir = None
+            finalizer.detach()
+        proc, self._proc = self._proc, None
+        if kill:
+            proc.kill()
+            proc.wait(10)
+        else:
+            _stop_process(proc, STOP_TIMEOUT_S)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        # Halted and never resumed: stop() (or exit) still removes the data dir.
+        self._finalizer = weakref.finalize(self, _cleanup, None, self.workdir, None)
+
+    def resume(self) -> str:
+        """Start a halted broker again on the same data and ports; wait until ready."""
+        if self._proc is not None or self.workdir is None:
+            raise KafkaBrokerError("resume() needs a halted broker")
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        self._spawn()
+        return self.bootstrap
 
     def __enter__(self) -> KafkaBroker:
         self.start()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import Sequence
 
+from adapters.fssim.calllog import CALL_LOG_ENV
 from adapters.fssim.scenario import Outcome, Range, Scenario
 from adapters.fssim.server import serve_forever
 
@@ -45,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--talk-time", type=_range, default=(10.0, 60.0), help="low,high")
     parser.add_argument("--no-state-events", action="store_true")
     parser.add_argument("--acl", action="append", help="allowed network (repeatable)")
+    parser.add_argument(
+        "--call-log",
+        default=os.environ.get(CALL_LOG_ENV) or None,
+        metavar="PATH",
+        help=f"append a JSON line per channel create/answer/hangup (env {CALL_LOG_ENV})",
+    )
     return parser
 
 
@@ -62,18 +71,21 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     scenario = scenario_from_args(args)
+    options: dict[str, object] = {"sps": args.sps, "max_sessions": args.max_sessions,
+                                  "acl": args.acl}
+    if args.call_log:
+        options["call_log"] = args.call_log
+
+    async def run() -> None:
+        # SIGTERM stops like Ctrl-C does: the simulator closes (and flushes its call log).
+        task = asyncio.ensure_future(
+            serve_forever(args.host, args.port, args.password, scenario, **options))
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            serve_forever(
-                args.host,
-                args.port,
-                args.password,
-                scenario,
-                sps=args.sps,
-                max_sessions=args.max_sessions,
-                acl=args.acl,
-            )
-        )
+        asyncio.run(run())
     return 0
 
 

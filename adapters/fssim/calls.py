@@ -19,6 +19,7 @@ import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from adapters.fssim.calllog import CallLog
 from adapters.fssim.channel import SimChannel, cause_q850
 from adapters.fssim.dialstring import ORIGINATE_SYNTAX, DialError, Leg, OriginateArgs
 from adapters.fssim.dialstring import parse_originate as parse
@@ -76,6 +77,7 @@ class CallEngine:
         self.max_live = 0
         self.sps_peak = 0
         self.on_idle: Callable[[], None] = lambda: None
+        self.call_log: CallLog | None = None
 
     # --- events --------------------------------------------------------------------------------
 
@@ -170,6 +172,10 @@ class CallEngine:
         wanted = variables.get("origination_uuid")
         if not self._admit(wanted):
             self.refused_count += 1
+            if self.call_log is not None:
+                dup = wanted is not None and wanted in self.channels
+                self.call_log.refused(variables, leg.number,
+                                      "duplicate_uuid" if dup else "admission")
             return None
         if leg.endpoint == "error":
             return leg.number.upper()
@@ -194,6 +200,8 @@ class CallEngine:
         self._chan_event("CHANNEL_OUTGOING", chan, now, with_vars=False)
         self._state(chan, "CS_INIT", now)
         self._chan_event("CHANNEL_CREATE", chan, now)
+        if self.call_log is not None:
+            self.call_log.created(chan)
         self._chan_event("CHANNEL_ORIGINATE", chan, now)
         self._state(chan, "CS_ROUTING", now)
         self._state(chan, "CS_CONSUME_MEDIA", now)
@@ -269,6 +277,8 @@ class CallEngine:
             ("endpoint_disposition", "ANSWER"),
         ])  # fmt: skip
         self._chan_event("CHANNEL_ANSWER", chan, ts)
+        if self.call_log is not None:
+            self.call_log.answered(chan)
         self._callstate(chan, "ACTIVE", ts)
         # The winner is decided; the other legs of a simultaneous group lose the race.
         for other in list(job.legs):
@@ -342,6 +352,8 @@ class CallEngine:
             self._group_failed(job)
         self._state(chan, "CS_DESTROY", ts)
         self._chan_event("CHANNEL_DESTROY", chan, ts)
+        if self.call_log is not None:
+            self.call_log.hungup(chan, cause, disposition)
         self.channels.pop(chan.uuid, None)
         if not self.channels:
             self.on_idle()
@@ -383,6 +395,8 @@ class CallEngine:
             for handle in chan.handles:
                 handle.cancel()
             self.media.forget(chan)
+        if self.channels and self.call_log is not None:
+            self.call_log.vanished()
         self.channels.clear()
         self.on_idle()
 

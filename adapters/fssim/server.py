@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import time
 import uuid as uuidlib
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 from adapters.fssim.api import VERSION, ApiHandler
+from adapters.fssim.calllog import CallLog
 from adapters.fssim.calls import CallEngine, Limits
 from adapters.fssim.channel import SimChannel
 from adapters.fssim.connection import EslConnection
@@ -47,6 +49,7 @@ class FsSimulator:
         hostname: str = "fssim",
         heartbeat_interval: float | None = 20.0,
         max_backlog_bytes: int = 64 * 1024 * 1024,
+        call_log: str | os.PathLike[str] | None = None,
     ) -> None:
         self.scenario = scenario if scenario is not None else Scenario()
         self.password = password
@@ -65,6 +68,9 @@ class FsSimulator:
         self._heartbeat: asyncio.TimerHandle | None = None
         self._idle: asyncio.Event | None = None
         self._attempts: dict[str, int] = {}
+        # JSON lines of every channel create/answer/hangup (adapters/fssim/calllog.py).
+        self.call_log_path = call_log
+        self._call_log: CallLog | None = None
         self._boot()
 
     def _boot(self) -> None:
@@ -81,6 +87,9 @@ class FsSimulator:
         self._engine = CallEngine(self._hub, self.scenario, self.limits, loop.time)
         self._engine.attempts = self._attempts
         self._engine.on_idle = self._on_idle
+        if self.call_log_path is not None:
+            self._call_log = self._call_log or CallLog(self.call_log_path)
+            self._engine.call_log = self._call_log
         self._api = ApiHandler(self._engine, self.limits, self.identity)
 
     # --- wiring, available after start() -------------------------------------------------------
@@ -180,6 +189,9 @@ class FsSimulator:
             self._server = None
         if self._engine is not None:
             self._engine.drop_all()
+        if self._call_log is not None:
+            self._call_log.close()
+            self._call_log = None
 
     async def restart(self, downtime: float = 0.0) -> None:
         """Crash and come back: channels vanish silently, new Core-UUID, same port.
