@@ -324,6 +324,8 @@ async def _print_cdrs(cdrs: Subscription, expected: int) -> Counter[str] | None:
     deadline = time.monotonic() + 600
     while sum(seen.values()) < expected:
         for msg in await cdrs.fetch(max_wait=1.0):
+            if msg.value is None:
+                continue
             cdr = orjson.loads(msg.value)
             seen[cdr["status"]] += 1
             print(f"  {cdr['end_stamp'] or cdr['start_stamp']}  {mask(cdr['phone_number'])}  "

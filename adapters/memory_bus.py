@@ -26,7 +26,12 @@ class MemoryBus:
     async def close(self) -> None:
         return None
 
-    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    async def publish(
+        self, topic: str, value: bytes | None, key: bytes | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Every topic has one partition here: ``partition`` (Kafka's placement of a
+        campaign's records) changes nothing, the order is the publish order."""
         log = self._logs[topic]
         log.append(BusMessage(topic, 0, len(log), key, value))
         self._changed.set()

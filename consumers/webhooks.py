@@ -297,7 +297,7 @@ class WebhookSender:
     async def _deliver_one(self, msg: BusMessage) -> bool:
         """True once the CDR is settled: delivered, skipped or dead-lettered."""
         try:
-            cdr = m.CdrRecord.model_validate_json(msg.value)
+            cdr = m.CdrRecord.model_validate_json(msg.value or b"")
         except ValidationError:
             self.skipped += 1
             return True
