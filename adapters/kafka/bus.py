@@ -22,9 +22,11 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
+    KafkaConnectionError,
     KafkaError,
 )
 
+from adapters.kafka.security import connect_failure
 from adapters.kafka.topics import TopicLayout, check_tables, ensure_topics
 from engine.errors import DialerError
 from engine.ports import BusMessage, Rebalance
@@ -79,6 +81,12 @@ class KafkaBus:
                 **self._options}
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except KafkaConnectionError as err:
+            raise await connect_failure(self._bootstrap, self._options) from err
+
+    async def _start(self) -> None:
         if self._topics or self._layout.tables:
             admin = AIOKafkaAdminClient(**self._client_kwargs())
             await admin.start()

@@ -18,9 +18,12 @@ until it is handed to aiokafka, and no message here contains it.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaError, SaslAuthenticationFailed, UnsupportedSaslMechanismError
 from aiokafka.helpers import create_ssl_context
 
 from adapters.settings import Settings
@@ -28,7 +31,39 @@ from engine.errors import DialerError
 
 
 class KafkaSecurityError(DialerError):
-    """The Kafka security settings are incomplete or contradict each other."""
+    """The Kafka security settings are incomplete or contradict each other, or the broker
+    refused them (bad credentials, a certificate that does not verify)."""
+
+
+class KafkaUnreachable(DialerError):
+    """No broker of the bootstrap list answered."""
+
+    retriable = True
+
+
+def describe(options: Mapping[str, Any]) -> str:
+    """The security options as one can log them: never the password."""
+    parts = [f"security_protocol={options.get('security_protocol', 'PLAINTEXT')}"]
+    if "sasl_mechanism" in options:
+        parts += [f"sasl_mechanism={options['sasl_mechanism']}",
+                  f"user={options.get('sasl_plain_username')}"]
+    return " ".join(parts)
+
+
+async def connect_failure(bootstrap: str, options: Mapping[str, Any]) -> DialerError:
+    """Why a client could not bootstrap, as one clear error. aiokafka only says "Unable to
+    bootstrap"; one direct connection to the first address, made the way the clients
+    make theirs, gives the cause (refused, TLS verification, SASL authentication)."""
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    where = f"Kafka at {bootstrap} ({describe(options)})"
+    try:
+        conn = await create_conn(host, int(port), request_timeout_ms=10_000, **options)
+    except (ssl.SSLError, SaslAuthenticationFailed, UnsupportedSaslMechanismError) as err:
+        return KafkaSecurityError(f"{where} refused the connection: {err}")
+    except (OSError, TimeoutError, KafkaError) as err:
+        return KafkaUnreachable(f"{where} is unreachable: {type(err).__name__}: {err}")
+    conn.close()
+    return KafkaUnreachable(f"{where} did not answer the clients (it answers now)")
 
 
 def client_options(settings: Settings) -> dict[str, Any]:

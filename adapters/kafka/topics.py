@@ -80,8 +80,9 @@ def expiry_reason(configs: Mapping[str, str]) -> str | None:
 
 
 async def check_tables(admin: AIOKafkaAdminClient, layout: TopicLayout) -> None:
-    """Refuse (one log line, ``UnsafeTopic``) a table that would expire, or a table or
-    co-partitioned topic whose partition count is not ``layout.partitions``."""
+    """Refuse (``UnsafeTopic``, one line: the CLI logs it and exits) a table that would
+    expire, or a table or co-partitioned topic whose partition count is not
+    ``layout.partitions``."""
     tables = sorted(layout.tables)
     problems: list[str] = []
     if tables:
@@ -97,12 +98,10 @@ async def check_tables(admin: AIOKafkaAdminClient, layout: TopicLayout) -> None:
                 f"{topic['topic']}: {count} partitions, DIALER_KAFKA_PARTITIONS={layout.partitions}"
             )
     if problems:
-        message = ("refusing to run on Kafka topics that would lose state: "
-                   + "; ".join(problems)
-                   + " (tables must be cleanup.policy=compact with no retention limit, and "
-                   "co-partitioned; fix the topic configs or DIALER_KAFKA_PARTITIONS)")
-        log.error("%s", message)
-        raise UnsafeTopic(message)
+        raise UnsafeTopic(
+            "refusing to run on Kafka topics that would lose state: " + "; ".join(problems)
+            + " (tables must be cleanup.policy=compact with no retention limit, and "
+            "co-partitioned; fix the topic configs or DIALER_KAFKA_PARTITIONS)")
 
 
 async def describe_topic_configs(
