@@ -93,11 +93,10 @@ def split_dnc(entry: m.DncEntry) -> list[KeyedDnc]:
                  entry.campaign_uuid)
         for c in dict.fromkeys(entry.customer_ids) if entry.campaign_uuid
     ]
-    for raw in dict.fromkeys(entry.phone_numbers):
-        phone = normalize(raw)
-        if isinstance(phone, PhoneNumber):
-            out.append(KeyedDnc(phone_key(phone.national),
-                                m.DncEntry(op=entry.op, phone_numbers=[phone.national]), ""))
+    nationals = (normalize(raw) for raw in entry.phone_numbers)
+    for national in dict.fromkeys(p.national for p in nationals if isinstance(p, PhoneNumber)):
+        out.append(KeyedDnc(phone_key(national),
+                            m.DncEntry(op=entry.op, phone_numbers=[national]), ""))
     return out
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from engine.errors import DialerError
 
@@ -32,6 +32,10 @@ UNLIMITED = "-1"
 
 class UnsafeTopic(DialerError):
     """A table topic would expire its records, or is not co-partitioned with the leads."""
+
+
+class TopicCreationFailed(DialerError):
+    """The broker refused to create a topic (replication factor, policy, authorisation)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +66,16 @@ async def ensure_topics(admin: AIOKafkaAdminClient, names: Sequence[str],
     if not missing:
         return
     try:
-        await admin.create_topics([layout.new_topic(n) for n in missing])
+        response = await admin.create_topics([layout.new_topic(n) for n in missing])
     except TopicAlreadyExistsError:
         log.debug("topics created concurrently")
+        return
+    failed = [f"{e['topic']}: {for_code(int(e['error_code'])).__name__} "
+              f"{e.get('error_message') or ''}"
+              for e in response.to_object()["topic_errors"]
+              if int(e["error_code"]) not in (0, TopicAlreadyExistsError.errno)]
+    if failed:  # e.g. a replication factor above the number of brokers
+        raise TopicCreationFailed("cannot create Kafka topics: " + "; ".join(failed))
 
 
 def expiry_reason(configs: Mapping[str, str]) -> str | None:
