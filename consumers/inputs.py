@@ -315,6 +315,11 @@ class GlobalTables:
 
     ``ready`` is set once both topics have been read to their end; the engine takes no
     lead before it (it must never dial a number whose DNC entry it has not read yet).
+
+    Both topics are compacted tables keyed per fact (consumers/keys.py): a restart reads
+    the latest record of every key, so the campaign's spec and its later status both
+    survive. A tombstone of a campaign key is applied as its delete, of a global number's
+    key as its removal; the others carry nothing.
     """
 
     def __init__(
