@@ -196,7 +196,7 @@ class EngineApp:
         if isinstance(bus, KafkaBus) and s.durable_state:
             partition_of = await campaign_partitioner(bus, t.leads)
             state = KafkaState(s.kafka_bootstrap, t, self.group, partition_of,
-                               client_id=s.instance)
+                               options=client_options(s), client_id=s.instance)
             service = DialerService(dialer, switch, state, SystemClock(), ownership=switch,
                                     hooks=self._hooks)
             owner = PartitionOwner(state, service, t.leads)

@@ -214,9 +214,11 @@ class InputConsumer:
             home = self._partition_of(campaign)
             if home != msg.partition:
                 # Another engine may own the campaign: applying this here could dial it
-                # from two engines at once. Upstream must key by campaign_uuid.
+                # from two engines at once. Upstream must key leads by campaign_uuid and
+                # write DNC entries to the campaign's partition (README, Topics).
                 await self._dead_letter(msg, f"misrouted: campaign {campaign} lives in "
-                                             f"partition {home}; key messages by campaign_uuid")
+                                             f"partition {home}; key leads by campaign_uuid, "
+                                             "write DNC entries to that partition")
                 return
         await self._apply_or_park(msg, command)
         if isinstance(command, UpsertCampaign):
