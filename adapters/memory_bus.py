@@ -35,7 +35,7 @@ class MemoryBus:
         log = self._logs[topic]
         log.append(BusMessage(topic, 0, len(log), key, value))
         self._changed.set()
-        self.on_publish(topic, value)
+        self.on_publish(topic, value or b"")  # a tombstone observed as empty
 
     async def subscribe(
         self, topics: Sequence[str], group: str, listener: Rebalance | None = None

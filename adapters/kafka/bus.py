@@ -124,7 +124,7 @@ class KafkaBus:
         if self._producer is None:
             raise RuntimeError("KafkaBus.start() was not awaited")
         await self._producer.send_and_wait(topic, value, key=key, partition=partition)
-        self.on_publish(topic, value)
+        self.on_publish(topic, value or b"")  # a tombstone observed as empty
 
     async def reachable(self, within: float = 5.0) -> bool:
         """Can the cluster's metadata be fetched now (any broker answers)? For readiness."""

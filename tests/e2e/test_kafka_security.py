@@ -60,6 +60,7 @@ def api_env(sec: SecureListener, prefix: str, password: str | None = None) -> di
         "DIALER_KAFKA_SASL_PASSWORD": password or real,
         "DIALER_KAFKA_SSL_CAFILE": str(sec.cafile),
         "DIALER_API_TOKENS": json.dumps([TOKEN]),
+        "DIALER_WEBHOOK_SECRET": "secure-test-secret",
         "DIALER_HEALTH_HOST": "127.0.0.1",
         "DIALER_LOG_LEVEL": "WARNING",
     }
