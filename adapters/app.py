@@ -27,7 +27,9 @@ from adapters.fssim import FsSimulator, Scenario
 from adapters.http.stack import ApiStack
 from adapters.kafka import KafkaBus
 from adapters.kafka.ownership import PartitionOwner
+from adapters.kafka.security import client_options
 from adapters.kafka.state import KafkaState
+from adapters.kafka.topics import TopicLayout
 from adapters.memory_bus import MemoryBus
 from adapters.metrics import Metrics
 from adapters.publisher import RecordPublisher
@@ -96,7 +98,7 @@ class EngineApp:
         self.metrics = Metrics()
         self._hooks: EngineHooks = self.metrics if hooks is None else FanOut([self.metrics, hooks])
         self.bus_watch: BusWatch | None = None
-        self.topics = Topics(settings.topic_prefix)
+        self.topics = Topics(settings.topic_prefix, settings.kafka_partitions)
         self._bus = bus
         self._scenario = scenario
         self._sim_limits = simulator_limits or {}
@@ -119,9 +121,15 @@ class EngineApp:
             return self._bus
         if s.bus == "kafka":
             t = self.topics
-            return KafkaBus(s.kafka_bootstrap, topics=t.all,
-                            partitions=s.kafka_partitions, client_id=s.instance,
-                            compacted=(t.control, t.dnc, t.lead_state),
+            layout = TopicLayout(
+                partitions=s.kafka_partitions,
+                replication_factor=s.kafka_replication_factor,
+                min_insync_replicas=s.kafka_min_insync_replicas,
+                tables=frozenset(t.tables),
+                copartitioned=frozenset((t.leads,)),
+            )
+            return KafkaBus(s.kafka_bootstrap, topics=t.all, client_id=s.instance,
+                            options=client_options(s), layout=layout,
                             group_instance_id=s.kafka_group_instance_id,
                             session_timeout_ms=s.kafka_session_timeout_ms)
         return MemoryBus()
@@ -190,7 +198,7 @@ class EngineApp:
         if isinstance(bus, KafkaBus) and s.durable_state:
             partition_of = await campaign_partitioner(bus, t.leads)
             state = KafkaState(s.kafka_bootstrap, t, self.group, partition_of,
-                               client_id=s.instance)
+                               options=client_options(s), client_id=s.instance)
             service = DialerService(dialer, switch, state, SystemClock(), ownership=switch,
                                     hooks=self._hooks)
             owner = PartitionOwner(state, service, t.leads)

@@ -39,6 +39,7 @@ from adapters.observe import embedded_health, readiness_checks
 from adapters.reachability import BusWatch
 from adapters.settings import DEV_TOKEN, DEV_WEBHOOK_SECRET, Settings
 from consumers.webhooks import redeliver
+from engine.errors import DialerError
 from engine.phone import mask
 from engine.ports import Subscription
 
@@ -92,6 +93,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dialer: {line}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log_level if args.cmd not in ("up", "loadtest") else "WARNING")
+    try:
+        return _run(args, settings)
+    except DialerError as err:
+        # A refusal at start (unsafe topics, Kafka security settings, bad credentials):
+        # one line that says why, no traceback.
+        log.critical("%s: %s", type(err).__name__, err)
+        return EXIT_CONFIG
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.cmd == "up":
         return uvloop.run(_up(settings, args))
     if args.cmd == "api":
@@ -324,6 +335,8 @@ async def _print_cdrs(cdrs: Subscription, expected: int) -> Counter[str] | None:
     deadline = time.monotonic() + 600
     while sum(seen.values()) < expected:
         for msg in await cdrs.fetch(max_wait=1.0):
+            if msg.value is None:
+                continue
             cdr = orjson.loads(msg.value)
             seen[cdr["status"]] += 1
             print(f"  {cdr['end_stamp'] or cdr['start_stamp']}  {mask(cdr['phone_number'])}  "

@@ -26,15 +26,20 @@ class MemoryBus:
     async def close(self) -> None:
         return None
 
-    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    async def publish(
+        self, topic: str, value: bytes | None, key: bytes | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Every topic has one partition here: ``partition`` (Kafka's placement of a
+        campaign's records) changes nothing, the order is the publish order."""
         log = self._logs[topic]
         # Kept at its exact size: a bytes from orjson.dumps holds its whole write buffer
         # (~4 KB whatever the length), and this log keeps every message for the process's
         # life. The copy is one memcpy of the message.
         log.append(BusMessage(topic, 0, len(log), key and bytes(memoryview(key)),
-                              bytes(memoryview(value))))
+                              None if value is None else bytes(memoryview(value))))
         self._changed.set()
-        self.on_publish(topic, value)
+        self.on_publish(topic, value or b"")  # a tombstone observed as empty
 
     async def subscribe(
         self, topics: Sequence[str], group: str, listener: Rebalance | None = None

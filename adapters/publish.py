@@ -8,9 +8,12 @@ row (``.csv``). CSV columns name the message's fields; a dotted column builds a 
 Every row is validated with the wire contracts the engine itself applies (proto/messages.py:
 ``LeadImport``, ``DncEntry``, the control union), so what the engine would dead-letter is
 refused here: an invalid row is reported with its line number and the reason, and is not
-sent. Valid rows are sent keyed by campaign id (the partitioning the engine relies on),
-control commands one after another (their order is their meaning), leads and DNC entries in
-bounded concurrent waves. ``--dry-run`` validates and sends to an in-memory bus instead.
+sent. Valid rows are sent with the keys and partitions the engine relies on (README,
+Topics; consumers/keys.py): leads keyed by campaign id; control commands under their own
+key in their campaign's partition, one after another (their order is their meaning), a
+delete followed by its tombstones; DNC rows one record per customer or number. Leads and
+DNC entries go in bounded concurrent waves. ``--dry-run`` validates and sends to an
+in-memory bus instead.
 Exit status: 0 when every row was sent, 1 when some row was invalid, 2 when nothing could
 be read.
 """
@@ -30,9 +33,10 @@ from typing import Any, TextIO
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from adapters.kafka import KafkaBus
+from adapters.app import EngineApp
 from adapters.memory_bus import MemoryBus
 from adapters.settings import Settings
+from consumers import keys
 from engine.ports import Bus, Topics
 from proto import messages as m
 
@@ -126,31 +130,54 @@ def _reason(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def records(message: BaseModel, key: str,
+            partitions: int) -> list[tuple[bytes | None, str, int | None]]:
+    """The records a valid row becomes on its topic (keys and partitions: consumers/keys)."""
+    if isinstance(message, m.DncEntry):
+        return [(m.dumps(r.entry), r.key,
+                 keys.partition_for(r.campaign_uuid, partitions) if r.campaign_uuid else None)
+                for r in keys.split_dnc(message)]
+    if isinstance(message, m.LeadImport):
+        return [(m.dumps(message), key, None)]
+    command: m.ControlCommand = message  # type: ignore[assignment]
+    partition = keys.partition_for(key, partitions)
+    out: list[tuple[bytes | None, str, int | None]] = [
+        (m.dumps(message), keys.control_key(command), partition)]
+    if isinstance(command, m.DeleteCampaign):
+        out += [(None, k, partition) for k in keys.deletion_tombstones(key)]
+    return out
+
+
 # ---- sending -------------------------------------------------------------------------
 class Publisher:
     def __init__(self, bus: Bus, topic: str, *, ordered: bool, out: TextIO) -> None:
         self._bus = bus
         self._topic = topic
         self._ordered = ordered
-        self._wave: list[tuple[bytes, bytes]] = []
+        self._wave: list[tuple[bytes | None, bytes, int | None]] = []
+        self._rows = 0
         self._out = out
         self._started = time.monotonic()
         self._shown = 0.0
         self.outcome = Outcome()
 
-    async def add(self, message: BaseModel, key: str) -> None:
-        self._wave.append((m.dumps(message), key.encode()))
+    async def add(self, records: list[tuple[bytes | None, str, int | None]]) -> None:
+        """One row's records: (value or None for a tombstone, key, partition or None)."""
+        self._wave.extend((v, k.encode(), p) for v, k, p in records)
+        self._rows += 1
         if self._ordered or len(self._wave) >= WAVE:
             await self.flush()
 
     async def flush(self) -> None:
         wave, self._wave = self._wave, []
+        rows, self._rows = self._rows, 0
         if self._ordered:
-            for value, key in wave:
-                await self._bus.publish(self._topic, value, key=key)
+            for value, key, partition in wave:
+                await self._bus.publish(self._topic, value, key=key, partition=partition)
         else:
-            await asyncio.gather(*(self._bus.publish(self._topic, v, key=k) for v, k in wave))
-        self.outcome.sent += len(wave)
+            await asyncio.gather(*(self._bus.publish(self._topic, v, key=k, partition=p)
+                                   for v, k, p in wave))
+        self.outcome.sent += rows
         self.progress()
 
     def progress(self, final: bool = False) -> None:
@@ -176,7 +203,7 @@ async def publish_file(kind: str, text: TextIO, fmt: str, bus: Bus, topics: Topi
             if len(pub.outcome.invalid) <= MAX_ERRORS_SHOWN:
                 out.write(f"line {number}: invalid, not sent: {err}\n")
             continue
-        await pub.add(message, key)
+        await pub.add(records(message, key, topics.partitions))
     await pub.flush()
     pub.progress(final=True)
     return pub.outcome
@@ -184,7 +211,7 @@ async def publish_file(kind: str, text: TextIO, fmt: str, bus: Bus, topics: Topi
 
 async def main(args: argparse.Namespace, settings: Settings) -> int:
     fmt = args.format or ("csv" if str(args.file).lower().endswith(".csv") else "jsonl")
-    topics = Topics(settings.topic_prefix)
+    topics = Topics(settings.topic_prefix, settings.kafka_partitions)
     bootstrap = args.kafka or (settings.kafka_bootstrap if settings.bus == "kafka" else "")
     bus: Bus
     if args.dry_run or not bootstrap:
@@ -192,8 +219,10 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         print("dry run: validating and sending to an in-memory bus (give --kafka BOOTSTRAP "
               "or DIALER_BUS=kafka to publish)", file=sys.stderr)
     else:
-        bus = KafkaBus(bootstrap, topics=topics.all, partitions=settings.kafka_partitions,
-                       client_id=f"{settings.instance}-publish")
+        # The engine's own bus: same security options, tables created compacted and checked.
+        bus = EngineApp(settings.model_copy(update={
+            "bus": "kafka", "kafka_bootstrap": bootstrap,
+            "instance": f"{settings.instance}-publish"})).make_bus()
     try:
         handle = (sys.stdin if str(args.file) == "-"
                   else args.file.open(encoding="utf-8-sig", newline=""))

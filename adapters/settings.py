@@ -42,6 +42,24 @@ class Settings(BaseSettings):
     bus: Literal["memory", "kafka"] = "memory"
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = 3
+    # Topic creation (ensure_topics): replication factor and min.insync.replicas of every
+    # topic the dialer creates (3 and 2 on a production cluster).
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1)
+    # Security of every Kafka client (producer, consumers, admin) of every role; the
+    # translation to aiokafka arguments is adapters/kafka/security.py.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    # PEM files: the CA that signed the brokers' certificates (default: the system CAs),
+    # and for mutual TLS the client's certificate and key.
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_ssl_check_hostname: bool = True
     topic_prefix: str = "autocall."
     instance: str = Field(default="dialer", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     # Consumer group of the engine role, shared by all its instances so that Kafka splits

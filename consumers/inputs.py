@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import orjson
 from pydantic import ValidationError
 
-from consumers import convert
-from engine.commands import AddLead, Command, Dnc, UpsertCampaign
+from consumers import convert, keys
+from engine.commands import AddLead, Command, DeleteCampaign, Dnc, UpsertCampaign
 from engine.errors import DialerError, UnknownCampaign
 from engine.ports import Bus, BusMessage, Rebalance, Subscription, Topics
 from proto import messages as m
@@ -51,8 +51,13 @@ def _validation_reason(err: ValidationError) -> str:
     return "schema: " + "; ".join(parts)
 
 
-def decode(topics: Topics, msg: BusMessage, templates: convert.Templates | None = None) -> Command:
-    """Bytes of one input message → a command, or ``Rejected`` with the reason."""
+def decode(
+    topics: Topics, msg: BusMessage, templates: convert.Templates | None = None
+) -> Command | None:
+    """Bytes of one input message → a command, or ``Rejected`` with the reason. A tombstone
+    (null value) → the delete it means, or None when it means nothing to apply."""
+    if msg.value is None:
+        return tombstone(topics, msg)
     if len(msg.value) > MAX_MESSAGE_BYTES:
         raise Rejected(f"oversized: {len(msg.value)} bytes > {MAX_MESSAGE_BYTES}")
     try:
@@ -71,11 +76,31 @@ def decode(topics: Topics, msg: BusMessage, templates: convert.Templates | None 
     raise Rejected(f"not an input topic: {msg.topic}")
 
 
+def tombstone(topics: Topics, msg: BusMessage) -> Command | None:
+    """The delete a tombstone on a table topic means (consumers/keys.py): the campaign key
+    → ``DeleteCampaign`` (same rules as the command), a DNC entry's key → its removal. A
+    tombstone of any other key (a status, an active flag, a lead) carries nothing."""
+    key = (msg.key or b"").decode("utf-8", "replace")
+    if msg.topic == topics.control:
+        deleted = keys.control_tombstone(key)
+        return None if deleted is None else DeleteCampaign(deleted.campaign_uuid)
+    if msg.topic == topics.dnc:
+        deleted = keys.dnc_tombstone(key)
+        if deleted is None:
+            return None
+        if deleted.phone:
+            return Dnc(add=False, campaign_uuid="", phone_numbers=(deleted.phone,))
+        return Dnc(add=False, campaign_uuid=deleted.campaign_uuid,
+                   customer_ids=(deleted.customer_id,))
+    return None
+
+
 def dlq_record(msg: BusMessage, reason: str) -> bytes:
+    raw = msg.value or b""
     try:
-        value, encoding = msg.value.decode("utf-8"), "utf-8"
+        value, encoding = raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        value, encoding = base64.b64encode(msg.value).decode("ascii"), "base64"
+        value, encoding = base64.b64encode(raw).decode("ascii"), "base64"
     key = msg.key.decode("utf-8", "replace") if msg.key is not None else None
     return m.dumps(
         m.DlqRecord(
@@ -176,6 +201,8 @@ class InputConsumer:
         except Rejected as err:
             await self._dead_letter(msg, err.reason)
             return
+        if command is None:
+            return  # a tombstone with nothing to apply
         if self._tables_elsewhere and (
             msg.topic == self._topics.control
             or (isinstance(command, Dnc) and not command.campaign_uuid)
@@ -187,9 +214,11 @@ class InputConsumer:
             home = self._partition_of(campaign)
             if home != msg.partition:
                 # Another engine may own the campaign: applying this here could dial it
-                # from two engines at once. Upstream must key by campaign_uuid.
+                # from two engines at once. Upstream must key leads by campaign_uuid and
+                # write DNC entries to the campaign's partition (README, Topics).
                 await self._dead_letter(msg, f"misrouted: campaign {campaign} lives in "
-                                             f"partition {home}; key messages by campaign_uuid")
+                                             f"partition {home}; key leads by campaign_uuid, "
+                                             "write DNC entries to that partition")
                 return
         await self._apply_or_park(msg, command)
         if isinstance(command, UpsertCampaign):
@@ -288,6 +317,11 @@ class GlobalTables:
 
     ``ready`` is set once both topics have been read to their end; the engine takes no
     lead before it (it must never dial a number whose DNC entry it has not read yet).
+
+    Both topics are compacted tables keyed per fact (consumers/keys.py): a restart reads
+    the latest record of every key, so the campaign's spec and its later status both
+    survive. A tombstone of a campaign key is applied as its delete, of a global number's
+    key as its removal; the others carry nothing.
     """
 
     def __init__(
@@ -327,11 +361,20 @@ class GlobalTables:
             command = decode(self._topics, msg, self._templates)
         except Rejected:
             return  # the group consumer dead-letters it, once
+        if command is None:
+            return  # a tombstone of a status/active/delete key: nothing to undo
         if isinstance(command, Dnc) and command.campaign_uuid:
             return  # campaign-scoped: the group consumer's
         try:
             self._apply(command)
             self.applied += 1
+        except UnknownCampaign:
+            if msg.value is not None:
+                log.warning("control %s at offset %d not applied: UnknownCampaign",
+                            msg.topic, msg.offset)
+            # A tombstone of a campaign already deleted (by its delete command): the
+            # normal case, nothing to say.
+            return
         except DialerError as err:
             # The engine refused a valid command (a delete of an active campaign, a status
             # for a campaign deleted since): every instance refuses it alike; it is logged

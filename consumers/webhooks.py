@@ -297,7 +297,7 @@ class WebhookSender:
     async def _deliver_one(self, msg: BusMessage) -> bool:
         """True once the CDR is settled: delivered, skipped or dead-lettered."""
         try:
-            cdr = m.CdrRecord.model_validate_json(msg.value)
+            cdr = m.CdrRecord.model_validate_json(msg.value or b"")
         except ValidationError:
             self.skipped += 1
             return True
@@ -394,7 +394,7 @@ class WebhookSender:
 def _original(msg: BusMessage, topics: Topics) -> BusMessage | None:
     """The CDR a webhook dead letter carries, as it was read from the cdr topic."""
     try:
-        record = m.DlqRecord.model_validate_json(msg.value)
+        record = m.DlqRecord.model_validate_json(msg.value or b"")
     except ValidationError:
         return None
     if record.source_topic != topics.cdr or not record.reason.startswith(DLQ_REASON_PREFIX):

@@ -17,7 +17,7 @@ class BusMessage:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone (deletes ``key`` from a compacted topic)
 
 
 class Subscription(Protocol):
@@ -51,7 +51,13 @@ class Bus(Protocol):
 
     async def close(self) -> None: ...
 
-    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None: ...
+    async def publish(
+        self, topic: str, value: bytes | None, key: bytes | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Write one record (``value`` None: a tombstone). ``partition`` places it
+        explicitly (control and DNC records go to their campaign's partition, see
+        consumers/keys.py); None: by key, as Kafka's default partitioner does."""
 
     async def subscribe(
         self, topics: Sequence[str], group: str, listener: Rebalance | None = None
@@ -71,9 +77,12 @@ class Bus(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """Topic names, all under one configurable prefix."""
+    """Topic names, all under one configurable prefix, and the partition count of the
+    co-partitioned topics (control, dnc, leads, lead-state), which writers use to place
+    control and DNC records in their campaign's partition."""
 
     prefix: str = "autocall."
+    partitions: int = 3
 
     @property
     def leads(self) -> str:
@@ -96,12 +105,18 @@ class Topics:
         return self.prefix + "lead-events"
 
     @property
-    def dlq(self) -> str:
-        return self.prefix + "dlq"
+    def lead_state(self) -> str:
+        """Compacted changelog of lead state (a table, like control and dnc)."""
+        return self.prefix + "lead-state"
 
     @property
-    def lead_state(self) -> str:
-        return self.prefix + "lead-state"
+    def tables(self) -> tuple[str, str, str]:
+        """Compacted topics: compaction keeps the latest record per key, forever."""
+        return (self.control, self.dnc, self.lead_state)
+
+    @property
+    def dlq(self) -> str:
+        return self.prefix + "dlq"
 
     @property
     def inputs(self) -> tuple[str, str, str]:

@@ -29,9 +29,16 @@ SCHEMAS: dict[str, type[BaseModel] | TypeAdapter[Any]] = {
 # topic (suffix after the prefix) → (schema name, key, what it carries)
 CHANNELS = {
     "leads": ("lead-import", "campaign_uuid", "Lead imports, one lead per message."),
-    "dnc": ("dnc-entry", "campaign_uuid, or 'global' for phone-number entries",
+    "dnc": ("dnc-entry",
+            "'dnc/<campaign_uuid>/<customer_id>' (one customer per record, in the "
+            "campaign's partition) or 'dnc-phone/<national number>' (one number); a "
+            "tombstone (null value) removes the entry. Compacted",
             "Do-not-call adds and removes."),
-    "control": ("control-command", "campaign_uuid",
+    "control": ("control-command",
+                "'<campaign_uuid>' (upsert), '<campaign_uuid>/status', "
+                "'<campaign_uuid>/active', '<campaign_uuid>/delete' (then tombstones of "
+                "all four keys), every record in the campaign's partition "
+                "(murmur2(campaign_uuid) as for leads). Compacted",
                 "Campaign upsert, status (start/pause/stop), active, delete."),
     "cdr": ("cdr", "campaign_uuid", "One record per finished call leg (seed 004 fields)."),
     "lead-events": ("lead-event", "campaign_uuid", "Lead lifecycle state changes."),

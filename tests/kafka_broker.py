@@ -15,6 +15,13 @@ Usage::
 
 ``python -m tests.kafka_broker`` runs one in the foreground until Ctrl-C.
 
+``KafkaBroker(secure=True)`` adds a ``SASL_SSL`` listener (``broker.secure``): a CA and the
+broker's certificate are generated with openssl into the broker's temp dir at start, with
+one SCRAM user per SCRAM mechanism (``StorageTool format --add-scram``) and one PLAIN
+user (JAAS in server.properties); the passwords are random per run. Nothing secret
+outlives the temp dir, which ``stop()`` deletes. The PLAINTEXT listener stays (inter-broker
+traffic and test set-up use it).
+
 Environment:
 
 * ``DIALER_KAFKA_CACHE``: the jar cache directory (default
@@ -31,11 +38,13 @@ import base64
 import concurrent.futures
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
 import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -53,7 +62,9 @@ from typing import IO, Any, Final, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, for_code
 
-__all__ = ["KafkaBroker", "KafkaBrokerError", "create_topics", "wait_until_ready"]
+__all__ = [
+    "KafkaBroker", "KafkaBrokerError", "SecureListener", "create_topics", "wait_until_ready",
+]
 
 KAFKA_DIR: Final = Path(__file__).resolve().parent / "kafka"
 POM: Final = KAFKA_DIR / "pom.xml"
@@ -74,6 +85,46 @@ _T = TypeVar("_T")
 
 class KafkaBrokerError(RuntimeError):
     """The broker (or Maven) failed; the message carries the relevant log tail."""
+
+
+SASL_MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclasses.dataclass(frozen=True)
+class SecureListener:
+    """How to reach a broker's SASL_SSL listener: its address, the CA that signed its
+    certificate (PEM, issued for 127.0.0.1 and localhost), and one user per mechanism."""
+
+    bootstrap: str
+    cafile: Path
+    users: Mapping[str, tuple[str, str]]  # mechanism → (username, password)
+
+
+def make_tls_material(directory: Path) -> tuple[Path, Path, str]:
+    """A throw-away CA and a broker certificate it signs (SAN 127.0.0.1 and localhost),
+    the broker's in a PKCS12 keystore. Returns (CA PEM, keystore, keystore password)."""
+    directory.mkdir(mode=0o700)
+    password = secrets.token_urlsafe(18)
+    ca_key, ca_pem = directory / "ca.key", directory / "ca.pem"
+    key, csr, pem = directory / "broker.key", directory / "broker.csr", directory / "broker.pem"
+    ext = directory / "san.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    keystore = directory / "broker.p12"
+    for cmd in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_pem,
+         "-days", "2", "-subj", "/CN=autocall-dialer test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+         "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", pem, "-days", "2", "-extfile", ext],
+        ["pkcs12", "-export", "-in", pem, "-inkey", key, "-certfile", ca_pem,
+         "-name", "broker", "-out", keystore, "-passout", f"pass:{password}"],
+    ):
+        done = subprocess.run(["openssl", *map(str, cmd)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, check=False, timeout=60)
+        if done.returncode != 0:
+            raise KafkaBrokerError(f"openssl {cmd[0]} failed:\n{done.stdout.decode()[-2000:]}")
+    return ca_pem, keystore, password
 
 
 def kafka_version(pom: Path = POM) -> str:
@@ -338,6 +389,7 @@ class KafkaBroker:
         jvm_options: Iterable[str] = (),
         extra_properties: Mapping[str, str] | None = None,
         ready_timeout_s: float = READY_TIMEOUT_S,
+        secure: bool = False,
     ) -> None:
         self.version = kafka_version()
         self.cache_dir = cache_dir if cache_dir is not None else default_cache_dir(self.version)
@@ -351,6 +403,9 @@ class KafkaBroker:
         self.cluster_id: str | None = None
         self.workdir: Path | None = None
         self.timings: dict[str, float] = {}
+        self.want_secure = secure
+        self.secure: SecureListener | None = None
+        self._secure_props: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._log: IO[bytes] | None = None
@@ -469,16 +524,20 @@ class KafkaBroker:
         _remove_stale_workdirs()
         self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         (self.workdir / OWNER_FILE).write_text(str(os.getpid()))
-        self.port, self.controller_port = free_ports(2)
+        self.port, self.controller_port, secure_port = free_ports(3)
         self.cluster_id = random_cluster_id()
+        scram: list[str] = []
+        if self.want_secure:
+            scram = self._prepare_secure(secure_port)
         props = self.workdir / "server.properties"
         props.write_text(self._server_properties())
+        props.chmod(0o600)  # holds the PLAIN users' passwords
 
         t0 = time.monotonic()
         fmt = subprocess.run(
             # C1 only: a short-lived tool starts ~0.2 s faster without C2.
             [*self._java_cmd("-XX:TieredStopAtLevel=1"), "kafka.tools.StorageTool", "format",
-             "-t", self.cluster_id, "-c", str(props), "--standalone"],
+             "-t", self.cluster_id, "-c", str(props), "--standalone", *scram],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False, timeout=120,
         )  # fmt: skip
         self.timings["format"] = time.monotonic() - t0
@@ -497,6 +556,7 @@ class KafkaBroker:
             shutil.rmtree(self.workdir, ignore_errors=True)
         self._proc = None
         self.workdir = None
+        self.secure = None
 
     def _spawn(self) -> None:
         """Run the broker on the formatted data dir and wait until it is ready."""
@@ -562,6 +622,37 @@ class KafkaBroker:
         self._spawn()
         return self.bootstrap
 
+    def _prepare_secure(self, port: int) -> list[str]:
+        """TLS material and users for the SASL_SSL listener; returns the ``--add-scram``
+        arguments of StorageTool format (KRaft stores SCRAM credentials in its metadata)."""
+        assert self.workdir is not None
+        cafile, keystore, store_password = make_tls_material(self.workdir / "tls")
+        users = {mech: (f"dialer-{mech.lower()}", secrets.token_urlsafe(18))
+                 for mech in SASL_MECHANISMS}
+        plain_name, plain_password = users["PLAIN"]
+        prefix = "listener.name.sasl_ssl."
+        self._secure_props = {
+            "sasl.enabled.mechanisms": ",".join(SASL_MECHANISMS),
+            f"{prefix}sasl.enabled.mechanisms": ",".join(SASL_MECHANISMS),
+            f"{prefix}plain.sasl.jaas.config": (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'user_{plain_name}="{plain_password}";'
+            ),
+            **{f"{prefix}{mech.lower()}.sasl.jaas.config":
+               "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+               for mech in SASL_MECHANISMS if mech.startswith("SCRAM")},
+            f"{prefix}ssl.keystore.type": "PKCS12",
+            f"{prefix}ssl.keystore.location": str(keystore),
+            f"{prefix}ssl.keystore.password": store_password,
+            f"{prefix}ssl.key.password": store_password,
+        }
+        self.secure = SecureListener(f"127.0.0.1:{port}", cafile, users)
+        scram: list[str] = []
+        for mech, (name, password) in users.items():
+            if mech.startswith("SCRAM"):
+                scram += ["--add-scram", f"{mech}=[name={name},password={password}]"]
+        return scram
+
     def __enter__(self) -> KafkaBroker:
         self.start()
         return self
@@ -597,17 +688,20 @@ class KafkaBroker:
 
     def _server_properties(self) -> str:
         assert self.workdir is not None
+        listeners = f"PLAINTEXT://127.0.0.1:{self.port}"
+        protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        if self.secure is not None:
+            listeners += f",SASL_SSL://{self.secure.bootstrap}"
+            protocols += ",SASL_SSL:SASL_SSL"
         props = {
             "process.roles": "broker,controller",
             "node.id": str(NODE_ID),
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
-            "listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
-            ),
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": f"{listeners},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": listeners,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": protocols,
             "log.dirs": str(self.workdir / "data"),
             "auto.create.topics.enable": "true",
             "offsets.topic.replication.factor": "1",
@@ -616,6 +710,7 @@ class KafkaBroker:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            **self._secure_props,
             **self.extra_properties,
         }
         return "".join(f"{k}={v}\n" for k, v in props.items())

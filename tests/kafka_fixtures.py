@@ -7,6 +7,11 @@ Fixtures:
   that do not need Kafka never pay for it) and stopped at session end. When
   ``DIALER_TEST_KAFKA_BOOTSTRAP`` is set, that broker is used instead and no
   process is started.
+* ``kafka_secure`` (session, ``SecureListener``): a second broker, started only for the
+  tests that ask for it, with a ``SASL_SSL`` listener (TLS from a CA generated at start;
+  PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 users with random passwords). Its address, CA
+  file and users are in the returned ``SecureListener``; all of it lives in the broker's
+  temp dir and goes with it.
 * ``kafka_topic_prefix`` (function, ``str``): a unique ``t<8 hex>.`` prefix;
   name every topic and consumer group of a test with it so tests never share
   state on the session-wide broker.
@@ -24,7 +29,7 @@ from typing import Final
 
 import pytest
 
-from tests.kafka_broker import KafkaBroker
+from tests.kafka_broker import KafkaBroker, SecureListener
 
 BOOTSTRAP_ENV: Final = "DIALER_TEST_KAFKA_BOOTSTRAP"
 
@@ -40,6 +45,18 @@ def kafka_bootstrap() -> Iterator[str]:
     try:
         broker.start()
         yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_secure() -> Iterator[SecureListener]:
+    """A broker with a SASL_SSL listener; the plaintext session broker is not touched."""
+    broker = KafkaBroker(secure=True)
+    try:
+        broker.start()
+        assert broker.secure is not None
+        yield broker.secure
     finally:
         broker.stop()
 
@@ -60,5 +77,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "kafka_bootstrap" in names or "kafka_secure" in names:
             item.add_marker(pytest.mark.kafka)

@@ -174,7 +174,7 @@ class QueueApi:
         spec = await self._existing(data.queue_code)
         entry = m.DncEntry(op="add", campaign_uuid=spec.campaign_uuid,
                            customer_ids=[str(c.id) for c in data.customers])
-        await self.d.publish(self.d.topics.dnc, m.dumps(entry), spec.campaign_uuid)
+        await self.d.publish_dnc(entry)
         return reply(OK)
 
     async def _control(

@@ -14,17 +14,20 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
+    KafkaConnectionError,
     KafkaError,
-    TopicAlreadyExistsError,
 )
 
+from adapters.kafka.security import connect_failure
+from adapters.kafka.topics import TopicLayout, check_tables, ensure_topics
 from engine.errors import DialerError
 from engine.ports import BusMessage, Rebalance
 
@@ -50,28 +53,50 @@ class KafkaBus:
         compacted: Sequence[str] = (),
         group_instance_id: str | None = None,
         session_timeout_ms: int = 10_000,
+        options: Mapping[str, Any] = {},  # read only: adapters.kafka.security.client_options
+        layout: TopicLayout | None = None,
     ) -> None:
         """``compacted``: topics created with cleanup.policy=compact (tables and the
-        changelog: they must never expire). ``group_instance_id``: static membership
-        (a restarted member gets its partitions back without a rebalance)."""
+        changelog: they must never expire); ``layout`` says that and more (replication,
+        min.insync.replicas, the start-up check of the tables), and wins when given.
+        ``group_instance_id``: static membership (a restarted member gets its partitions
+        back without a rebalance). ``options``: security (TLS, SASL) for every client."""
         self._bootstrap = bootstrap
         self._topics = tuple(topics)
-        self._partitions = partitions
         self._client_id = client_id
-        self._compacted = frozenset(compacted)
         self._group_instance_id = group_instance_id or None
         self._session_timeout_ms = session_timeout_ms
+        self._options = dict(options)
+        self._layout = layout if layout is not None else TopicLayout(
+            partitions=partitions, tables=frozenset(compacted))
         self._producer: AIOKafkaProducer | None = None
         # Observability (adapters/metrics.py): every acknowledged publish, every reader.
         self.on_publish: Callable[[str, bytes], None] = lambda _t, _v: None
         self.subscriptions: weakref.WeakSet[KafkaSubscription] = weakref.WeakSet()
 
+    def _client_kwargs(self) -> dict[str, Any]:
+        """Arguments every client this bus creates shares: where the brokers are, who we
+        are, and how we authenticate (TLS/SASL options from adapters.kafka.security)."""
+        return {"bootstrap_servers": self._bootstrap, "client_id": self._client_id,
+                **self._options}
+
     async def start(self) -> None:
-        if self._topics:
-            await self.ensure_topics(self._topics)
+        try:
+            await self._start()
+        except KafkaConnectionError as err:
+            raise await connect_failure(self._bootstrap, self._options) from err
+
+    async def _start(self) -> None:
+        if self._topics or self._layout.tables:
+            admin = AIOKafkaAdminClient(**self._client_kwargs())
+            await admin.start()
+            try:
+                await ensure_topics(admin, self._topics, self._layout)
+                await check_tables(admin, self._layout)
+            finally:
+                await admin.close()
         producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
-            client_id=self._client_id,
+            **self._client_kwargs(),
             acks="all",
             enable_idempotence=True,
             linger_ms=2,
@@ -80,21 +105,10 @@ class KafkaBus:
         self._producer = producer
 
     async def ensure_topics(self, names: Sequence[str]) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._client_id)
+        admin = AIOKafkaAdminClient(**self._client_kwargs())
         await admin.start()
         try:
-            existing = set(await admin.list_topics())
-            missing = [n for n in names if n not in existing]
-            if missing:
-                try:
-                    await admin.create_topics([
-                        NewTopic(n, self._partitions, 1,
-                                 topic_configs={"cleanup.policy": "compact"}
-                                 if n in self._compacted else {})
-                        for n in missing
-                    ])
-                except TopicAlreadyExistsError:
-                    log.debug("topics created concurrently")
+            await ensure_topics(admin, names, self._layout)
         finally:
             await admin.close()
 
@@ -103,11 +117,14 @@ class KafkaBus:
             await self._producer.stop()
             self._producer = None
 
-    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    async def publish(
+        self, topic: str, value: bytes | None, key: bytes | None = None,
+        partition: int | None = None,
+    ) -> None:
         if self._producer is None:
             raise RuntimeError("KafkaBus.start() was not awaited")
-        await self._producer.send_and_wait(topic, value, key=key)
-        self.on_publish(topic, value)
+        await self._producer.send_and_wait(topic, value, key=key, partition=partition)
+        self.on_publish(topic, value or b"")  # a tombstone observed as empty
 
     async def reachable(self, within: float = 5.0) -> bool:
         """Can the cluster's metadata be fetched now (any broker answers)? For readiness."""
@@ -120,16 +137,15 @@ class KafkaBus:
         return True
 
     async def partitions_of(self, topic: str) -> list[int]:
-        return [tp.partition for tp in await _all_partitions(self._bootstrap, [topic])]
+        return [tp.partition for tp in await _all_partitions(self._client_kwargs(), [topic])]
 
     def _consumer(self, *topics: str, group: str | None) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=self._bootstrap,
+            **self._client_kwargs(),
             group_id=group,
             group_instance_id=self._group_instance_id if group else None,
             session_timeout_ms=self._session_timeout_ms,
-            client_id=self._client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             # The engine writes its outputs in transactions: what an aborted or fenced
@@ -159,7 +175,7 @@ class KafkaBus:
         consumer = self._consumer(group=None)
         await consumer.start()
         try:
-            assigned = await _all_partitions(self._bootstrap, topics)
+            assigned = await _all_partitions(self._client_kwargs(), topics)
             consumer.assign(assigned)
             fresh = []
             for tp in assigned:
@@ -178,11 +194,13 @@ class KafkaBus:
         return reader
 
 
-async def _all_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+async def _all_partitions(
+    client_kwargs: Mapping[str, Any], topics: Sequence[str]
+) -> list[TopicPartition]:
     """Every partition of ``topics``; waits for metadata (a topic created a moment ago)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + METADATA_WAIT_S
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="dialer-reader")
+    admin = AIOKafkaAdminClient(**client_kwargs)
     await admin.start()
     try:
         while True:

@@ -198,7 +198,8 @@ class LoadRun:
     async def _read_cdrs(self, sub: Subscription) -> None:
         while True:
             for msg in await sub.fetch(max_wait=0.5):
-                self.recorder.cdr(orjson.loads(msg.value))
+                if msg.value is not None:
+                    self.recorder.cdr(orjson.loads(msg.value))
 
     async def _sample(self, app: EngineApp) -> None:
         p = app.parts

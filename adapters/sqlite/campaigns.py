@@ -37,6 +37,7 @@ import orjson
 from pydantic import ValidationError
 
 from adapters.sqlite import offsets
+from consumers.keys import control_tombstone
 from engine.ports import BusMessage
 from proto import messages as m
 
@@ -105,12 +106,20 @@ class CampaignStore:
         for msg in batch:
             if msg.topic != self.control_topic:
                 continue
-            try:
-                cmd = m.CONTROL.validate_python(orjson.loads(msg.value))
-            except (orjson.JSONDecodeError, ValidationError):
-                # The engine dead-letters it; the view has nothing to apply either.
-                self.rejected += 1
-                continue
+            if msg.value is None:
+                # A tombstone of the campaign key reads as its delete (same rule as the
+                # engine: refused while active); of a sub-key, it carries nothing.
+                deleted = control_tombstone((msg.key or b"").decode("utf-8", "replace"))
+                if deleted is None:
+                    continue
+                cmd: m.ControlCommand = m.DeleteCampaign(campaign_uuid=deleted.campaign_uuid)
+            else:
+                try:
+                    cmd = m.CONTROL.validate_python(orjson.loads(msg.value))
+                except (orjson.JSONDecodeError, ValidationError):
+                    # The engine dead-letters it; the view has nothing to apply either.
+                    self.rejected += 1
+                    continue
             uuid = command_campaign(cmd)
             conn.execute(
                 "DELETE FROM pending WHERE seq = (SELECT seq FROM pending "

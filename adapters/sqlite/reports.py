@@ -291,6 +291,8 @@ class ReportStore:
         event_leads: list[tuple[str, str]] = []
         t = self.topics
         for msg in batch:
+            if msg.value is None:
+                continue  # a tombstone: these topics are append-only logs, nothing to undo
             try:
                 if msg.topic == t.cdr:
                     cdrs.append(_cdr_row(m.CdrRecord.model_validate_json(msg.value)))

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from adapters.sqlite.campaigns import SCHEMA, CampaignStore, Spec, command_campaign
 from adapters.sqlite.campaigns import sort_newest_first as _newest_first
 from adapters.sqlite.db import SqliteDb
+from consumers.keys import control_key, deletion_tombstones, partition_for
 from consumers.reports.view import ViewRunner, publish
 from engine.ports import Bus, Topics
 from proto import messages as m
@@ -107,12 +108,21 @@ class CampaignView:
             lambda conn: self._store.add_pending(conn, uuid, payload)
         )
         try:
-            await publish(self._bus, self._topics.control, payload, uuid.encode())
+            await self._publish(payload, control_key(cmd), uuid)
+            if isinstance(cmd, m.DeleteCampaign):
+                # Compaction keeps the latest record per key: without these tombstones
+                # the campaign's spec would stay on the topic forever.
+                for key in deletion_tombstones(uuid):
+                    await self._publish(None, key, uuid)
         except BaseException:
             await asyncio.shield(
                 self._db.write(functools.partial(_drop_pending, seq))
             )
             raise
+
+    async def _publish(self, payload: bytes | None, key: str, campaign_uuid: str) -> None:
+        await publish(self._bus, self._topics.control, payload, key.encode(),
+                      partition_for(campaign_uuid, self._topics.partitions))
 
     # ---- reads -------------------------------------------------------------------------
     async def get(self, campaign_uuid: str) -> m.CampaignSpec | None:

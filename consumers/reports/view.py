@@ -36,10 +36,11 @@ class PublishFailed(DialerError):
     retriable = True
 
 
-async def publish(bus: Bus, topic: str, value: bytes, key: bytes | None) -> None:
+async def publish(bus: Bus, topic: str, value: bytes | None, key: bytes | None,
+                  partition: int | None = None) -> None:
     """``bus.publish`` with its adapter-specific errors folded into ``PublishFailed``."""
     try:
-        await bus.publish(topic, value, key=key)
+        await bus.publish(topic, value, key=key, partition=partition)
     except DialerError:
         raise
     except Exception as err:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from adapters.app import EngineApp
+from consumers import keys
 from engine.ports import Bus, Topics
 from proto import messages as m
 
@@ -49,10 +50,31 @@ def campaign(campaign_uuid: str, **kw: Any) -> m.CampaignSpec:
     return m.CampaignSpec(**fields)
 
 
+async def publish_control(bus: Bus, topics: Topics, cmd: m.ControlCommand) -> None:
+    """As upstream publishers must (README, Topics): the command's own key, in its
+    campaign's partition; a delete is followed by the tombstones of the campaign's keys."""
+    campaign = (cmd.campaign.campaign_uuid if isinstance(cmd, m.UpsertCampaign)
+                else cmd.campaign_uuid)
+    partition = keys.partition_for(campaign, topics.partitions)
+    await bus.publish(topics.control, m.dumps(cmd), key=keys.control_key(cmd).encode(),
+                      partition=partition)
+    if isinstance(cmd, m.DeleteCampaign):
+        for key in keys.deletion_tombstones(campaign):
+            await bus.publish(topics.control, None, key=key.encode(), partition=partition)
+
+
+async def publish_dnc(bus: Bus, topics: Topics, entry: m.DncEntry) -> None:
+    """One record per customer or number under its own key (README, Topics)."""
+    for record in keys.split_dnc(entry):
+        partition = (keys.partition_for(record.campaign_uuid, topics.partitions)
+                     if record.campaign_uuid else None)
+        await bus.publish(topics.dnc, m.dumps(record.entry), key=record.key.encode(),
+                          partition=partition)
+
+
 async def create_campaign(app: EngineApp, spec: m.CampaignSpec) -> None:
     p = app.parts
-    await p.bus.publish(p.topics.control, m.dumps(m.UpsertCampaign(campaign=spec)),
-                        key=spec.campaign_uuid.encode())
+    await publish_control(p.bus, p.topics, m.UpsertCampaign(campaign=spec))
     await wait_until(lambda: spec.campaign_uuid in p.dialer.campaigns, 30)
 
 

@@ -10,8 +10,17 @@ from adapters.app import EngineApp
 from adapters.fssim import Scenario
 from adapters.memory_bus import MemoryBus
 from adapters.settings import Settings
+from engine.ports import Topics
 from proto import messages as m
-from tests.e2e.harness import campaign, collect, create_campaign, phone, wait_until
+from tests.e2e.harness import (
+    campaign,
+    collect,
+    create_campaign,
+    phone,
+    publish_control,
+    publish_dnc,
+    wait_until,
+)
 
 FAST = Scenario(speed=400.0, ring_time=(1.0, 3.0), talk_time=(3.0, 8.0), seed=4)
 DNC_NUMBER = phone(999)
@@ -36,12 +45,11 @@ async def test_two_engines_split_campaigns_and_share_the_global_tables(
     first = EngineApp(settings("engine-0"), scenario=FAST)
     await first.start()
     p = first.parts
-    await p.bus.publish(p.topics.dnc, m.dumps(m.DncEntry(phone_numbers=[DNC_NUMBER])),
-                        key=b"global")
+    await publish_dnc(p.bus, p.topics, m.DncEntry(phone_numbers=[DNC_NUMBER]))
     campaigns = [f"camp-{i}" for i in range(12)]
     for cid in campaigns:
-        await p.bus.publish(p.topics.control, m.dumps(m.UpsertCampaign(
-            campaign=campaign(cid, concurrent_call=3))), key=cid.encode())
+        await publish_control(p.bus, p.topics, m.UpsertCampaign(
+            campaign=campaign(cid, concurrent_call=3)))
     await wait_until(lambda: len(p.dialer.campaigns) == 12, 60)
     second = EngineApp(settings("engine-1"), scenario=FAST)
     await second.start()
@@ -86,8 +94,8 @@ async def test_campaigns_survive_an_engine_restart() -> None:
     await app.start()
     await create_campaign(app, campaign("c-restart", status="pause"))
     topics = app.parts.topics
-    await bus.publish(topics.control, m.dumps(m.SetCampaignStatus(
-        campaign_uuid="c-restart", status="start")), key=b"c-restart")
+    await publish_control(bus, topics, m.SetCampaignStatus(
+        campaign_uuid="c-restart", status="start"))
     await app.stop()
     again = EngineApp(Settings(bus="memory"), bus=bus, scenario=FAST)
     await again.start()
@@ -102,9 +110,8 @@ async def test_campaigns_survive_an_engine_restart() -> None:
 async def test_the_global_dnc_list_is_loaded_before_any_lead_is_taken() -> None:
     """A DNC entry published before the engine starts binds its very first lead."""
     bus = MemoryBus()
-    topics = Settings().topic_prefix
-    await bus.publish(f"{topics}dnc", m.dumps(m.DncEntry(phone_numbers=[DNC_NUMBER])),
-                      key=b"global")
+    await publish_dnc(bus, Topics(Settings().topic_prefix),
+                      m.DncEntry(phone_numbers=[DNC_NUMBER]))
     app = EngineApp(Settings(bus="memory"), bus=bus, scenario=FAST)
     await app.start()
     assert DNC_NUMBER in app.parts.dialer.dnc_phones, "loaded during start()"

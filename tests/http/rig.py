@@ -16,6 +16,7 @@ from adapters.http import build_gateway
 from adapters.http.deps import Explain
 from adapters.kafka import KafkaBus
 from adapters.memory_bus import MemoryBus
+from consumers.keys import control_key, partition_for
 from consumers.reports import CampaignView, ReportAggregator
 from engine.ports import Bus, BusMessage, Topics
 from proto import messages as m
@@ -39,6 +40,14 @@ class Stack:
 
     async def publish(self, topic: str, record: Any, key: str) -> None:
         await self.bus.publish(topic, m.dumps(record), key=key.encode())
+
+    async def publish_control(self, cmd: m.ControlCommand) -> None:
+        """As an upstream publisher must (README, Topics): the command's own key, in its
+        campaign's partition."""
+        campaign = cmd.campaign.campaign_uuid if isinstance(cmd, m.UpsertCampaign) \
+            else cmd.campaign_uuid
+        await self.bus.publish(self.topics.control, m.dumps(cmd), key=control_key(cmd).encode(),
+                               partition=partition_for(campaign, self.topics.partitions))
 
 
 def kafka_bus(bootstrap: str, topics: Topics) -> KafkaBus:
@@ -101,11 +110,15 @@ async def upsert_campaign(s: Stack, spec: dict[str, Any]) -> m.CampaignSpec:
     """Create a campaign the way an upstream system would: a control message, consumed by
     the gateway's view (not through the gateway)."""
     campaign = m.CampaignSpec.model_validate(spec)
-    await s.publish(s.topics.control, m.UpsertCampaign(campaign=campaign),
-                    campaign.campaign_uuid)
+    await s.publish_control(m.UpsertCampaign(campaign=campaign))
     await s.settle()
     return campaign
 
 
 def control_of(s: Stack, campaign_uuid: str) -> Callable[[BusMessage], bool]:
-    return lambda msg: msg.key == campaign_uuid.encode()
+    """The campaign's control commands (its spec and sub-keys), tombstones left out."""
+    def match(msg: BusMessage) -> bool:
+        key = (msg.key or b"").decode()
+        return msg.value is not None and (
+            key == campaign_uuid or key.startswith(campaign_uuid + "/"))
+    return match

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from adapters.http.queue_api import queue_campaign_uuid
+from consumers.keys import partition_for
 from proto import messages as m
 from tests.http.rig import AUTH, Stack, collect, control_of
 from tests.http.seeds import Example, examples
@@ -71,16 +72,22 @@ async def test_queue_lifecycle(kstack: Stack) -> None:
     assert (status, body["data"]) == (200, {"fail": ["NOPHONE"], "success": ["TEL4VN_Test"]})
 
     assert await send(kstack, dnc) == (200, dnc.success)
-    (entry,) = await collect(kstack.bus, kstack.topics.dnc, 1)
-    assert entry.key == campaign.encode()
-    assert m.DncEntry.model_validate_json(entry.value) == m.DncEntry(
-        op="add", campaign_uuid=campaign, customer_ids=["KH_01", "KH_02", "KH_03"])
+    # One record per customer under its own key (compaction keeps each), all in the
+    # campaign's partition (where its leads are).
+    entries = await collect(kstack.bus, kstack.topics.dnc, 3)
+    assert sorted((e.key or b"").decode() for e in entries) == [
+        f"dnc/{campaign}/KH_0{i}" for i in (1, 2, 3)]
+    assert {e.partition for e in entries} == {partition_for(campaign, 3)}
+    assert sorted(m.DncEntry.model_validate_json(e.value or b"").customer_ids[0]
+                  for e in entries) == ["KH_01", "KH_02", "KH_03"]
+    assert all(m.DncEntry.model_validate_json(e.value or b"").campaign_uuid == campaign
+               for e in entries)
 
     assert await send(kstack, stop) == (200, stop.success)
     assert await send(kstack, start) == (200, start.success)
     assert await send(kstack, stop) == (200, stop.success)
     assert await send(kstack, delete) == (200, delete.success)
-    cmds = [m.CONTROL.validate_json(x.value) for x in await collect(
+    cmds = [m.CONTROL.validate_json(x.value or b"") for x in await collect(
         kstack.bus, kstack.topics.control, 6, where=control_of(kstack, campaign))]
     assert cmds[1:] == [
         m.SetCampaignStatus(campaign_uuid=campaign, status="pause"),
@@ -89,6 +96,12 @@ async def test_queue_lifecycle(kstack: Stack) -> None:
         m.SetCampaignActive(campaign_uuid=campaign, active=False),
         m.DeleteCampaign(campaign_uuid=campaign),
     ]
+    # Then every key of the campaign is tombstoned, the campaign key last: compaction
+    # forgets the deleted campaign instead of keeping its spec forever.
+    tombstones = await collect(kstack.bus, kstack.topics.control, 4,
+                               where=lambda x: x.value is None)
+    assert [x.key for x in tombstones] == [
+        f"{campaign}/{k}".encode() for k in ("status", "active", "delete")] + [campaign.encode()]
     # Deleted: the queue is unknown again.
     assert await send(kstack, stop) == (404, not_found)
     assert (await send(kstack, dnc, {"customers": []}))[0] == 400

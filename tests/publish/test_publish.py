@@ -73,7 +73,8 @@ async def test_control_from_json_lines_keeps_order_and_refuses_bad_lines() -> No
     sent = bus.messages(topics.control)
     assert isinstance(decode(topics, sent[0]), UpsertCampaign)
     assert orjson.loads(sent[1].value)["status"] == "start"
-    assert {msg.key for msg in sent} == {b"c1"}
+    # Each fact under its own key (compaction keeps both), in the campaign's partition.
+    assert [msg.key for msg in sent] == [b"c1", b"c1/status"]
 
 
 async def test_dnc_entries_global_and_per_campaign() -> None:
@@ -84,8 +85,11 @@ async def test_dnc_entries_global_and_per_campaign() -> None:
     assert all(isinstance(c, Dnc) for c in commands)
     first = commands[0]
     assert isinstance(first, Dnc)
-    assert first.campaign_uuid == "" and len(first.phone_numbers) == 2
-    assert [msg.key for msg in bus.messages(topics.dnc)] == [b"", b"c1", b"c1"]
+    assert first.campaign_uuid == "" and first.phone_numbers == ("0901111111",)
+    # One record per number or customer, each under its own key.
+    assert [msg.key for msg in bus.messages(topics.dnc)] == [
+        b"dnc-phone/0901111111", b"dnc-phone/0902222222", b"dnc/c1/cust-1", b"dnc/c1/cust-2",
+        b"dnc/c1/cust-2"]
 
 
 @pytest.mark.kafka
