@@ -17,7 +17,7 @@ from adapters.memory_bus import MemoryBus
 from engine.ports import Bus, BusMessage
 
 
-@pytest.fixture(params=["memory", "kafka"])
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
 async def bus_and_topic(
     request: pytest.FixtureRequest, kafka_topic_prefix: str
 ) -> AsyncIterator[tuple[Bus, str]]:
