@@ -26,9 +26,12 @@ class MemoryBus:
     async def close(self) -> None:
         return None
 
-    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    async def publish(
+        self, topic: str, value: bytes, key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
         log = self._logs[topic]
-        log.append(BusMessage(topic, 0, len(log), key, value))
+        log.append(BusMessage(topic, 0, len(log), key, value, tuple(headers)))
         self._changed.set()
         self.on_publish(topic, value)
 

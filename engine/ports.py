@@ -18,6 +18,9 @@ class BusMessage:
     offset: int
     key: bytes | None
     value: bytes
+    # Kafka record headers in their order (a key may repeat); kept so that a dead-lettered
+    # message can be replayed exactly as its producer sent it.
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class Subscription(Protocol):
@@ -51,7 +54,10 @@ class Bus(Protocol):
 
     async def close(self) -> None: ...
 
-    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None: ...
+    async def publish(
+        self, topic: str, value: bytes, key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None: ...
 
     async def subscribe(
         self, topics: Sequence[str], group: str, listener: Rebalance | None = None

@@ -103,10 +103,14 @@ class KafkaBus:
             await self._producer.stop()
             self._producer = None
 
-    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    async def publish(
+        self, topic: str, value: bytes, key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
         if self._producer is None:
             raise RuntimeError("KafkaBus.start() was not awaited")
-        await self._producer.send_and_wait(topic, value, key=key)
+        await self._producer.send_and_wait(topic, value, key=key,
+                                           headers=list(headers) or None)
         self.on_publish(topic, value)
 
     async def reachable(self, within: float = 5.0) -> bool:
@@ -266,7 +270,9 @@ class KafkaSubscription:
             if records:
                 self._next[tp] = records[-1].offset + 1
             out.extend(
-                BusMessage(tp.topic, tp.partition, r.offset, r.key, r.value) for r in records
+                BusMessage(tp.topic, tp.partition, r.offset, r.key, r.value,
+                           tuple((k, bytes(v or b"")) for k, v in r.headers or ()))
+                for r in records
             )
         return out
 

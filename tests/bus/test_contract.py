@@ -56,6 +56,17 @@ async def test_every_message_is_delivered_once_to_a_group(bus_and_topic: tuple[B
     await sub.close()
 
 
+async def test_headers_arrive_in_order_with_repeats(bus_and_topic: tuple[Bus, str]) -> None:
+    bus, topic = bus_and_topic
+    headers = [("trace", b"t-1"), ("x", b"\xff\x00"), ("trace", b"t-2")]
+    await bus.publish(topic, b"with", key=b"k", headers=headers)
+    await bus.publish(topic, b"without", key=b"k")
+    sub = await bus.subscribe([topic], "g-headers")
+    got = {m.value: m.headers for m in await fetch_n(sub, 2)}
+    await sub.close()
+    assert got == {b"with": tuple(headers), b"without": ()}
+
+
 async def test_per_key_order_holds(bus_and_topic: tuple[Bus, str]) -> None:
     bus, topic = bus_and_topic
     for i in range(100):
