@@ -94,7 +94,7 @@ class CallbackDirectory(Protocol):
 def vbot_body(cdr: m.CdrRecord, target: CallbackTarget) -> dict[str, Any]:
     extra = cdr.additional
     return {
-        "campaign_id": cdr.campaign_uuid,
+        "campaign_id": target.campaign_id,  # seed 003: an Int
         "create_at": cdr.start_stamp,
         "hotline": target.hotline,
         "phone": cdr.phone_number,

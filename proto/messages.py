@@ -179,6 +179,9 @@ class CampaignSpec(_Open):
 
     campaign_uuid: Id
     campaign_name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    # The campaign's numeric id (seed 003 names campaigns by Int: campaignId, the
+    # webhook's campaign_id). 0 = none; the gateway numbers every campaign it creates.
+    campaign_id: Annotated[int, Field(ge=0, le=2_147_483_647)] = 0
     type: Literal["autodialer", "autocall", "inbound", "manual"] = "autocall"
     type_autocall: Literal["autocall_voice_tts", "autocall_audio", "autocall_voice_otp"] = (
         "autocall_voice_tts"

@@ -25,6 +25,7 @@ from consumers.webhooks import VBOT_STATUS, WebhookSender
 from engine.ports import Bus, Topics
 from proto import messages as m
 from tests.http.rig import collect, kafka_bus, until
+from tests.http.seeds import seed
 from tests.reports.test_store import BASE, cdr
 
 SECRET = b"per-deployment-secret"
@@ -92,10 +93,10 @@ class Rig:
     campaigns: CampaignView
     sender: WebhookSender
 
-    async def campaign(self, uuid_: str, url: str, fmt: str = "seed") -> None:
+    async def campaign(self, uuid_: str, url: str, fmt: str = "seed", number: int = 0) -> None:
         spec = m.CampaignSpec.model_validate({
             "campaign_uuid": uuid_, "campaign_name": uuid_, "callback_url": url,
-            "callback_format": fmt, "caller_id": "02873000000"})
+            "callback_format": fmt, "caller_id": "02873000000", "campaign_id": number})
         await self.bus.publish(self.topics.control,
                                m.dumps(m.UpsertCampaign(campaign=spec)), key=uuid_.encode())
         async with asyncio.timeout(10):
@@ -203,7 +204,7 @@ async def test_vbot_format(
 ) -> None:
     receiver = await receivers()
     r = await rig()
-    await r.campaign("v", receiver.url, fmt="vbot")
+    await r.campaign("v", receiver.url, fmt="vbot", number=2932)
     statuses = ["answered", "no_answer", "busy", "cancel", "invalid", "failed"]
     for i, status in enumerate(statuses):
         await r.cdrs("v", i, 1, status=status)
@@ -216,7 +217,11 @@ async def test_vbot_format(
                           "description", "status", "time_call", "postage", "service_charge",
                           "action_log", "event_data"}
     assert (first["campaign_id"], first["hotline"], first["time_call"]) == (
-        "v", "02873000000", 15)
+        2932, "02873000000", 15)  # seed 003: campaign_id is an Int, the numeric id
+    types = {"Int": int, "Double": float, "String": str}
+    for column in seed("003")["webhook"]["autocall_history_fields"]:
+        value = first[column["name"]]
+        assert type(value) is types[column["type"]], (column, value)
 
 
 async def test_campaigns_without_callback_are_skipped(
