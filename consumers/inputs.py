@@ -81,7 +81,8 @@ def decode(
         raise Rejected(_validation_reason(err)) from err
     if unknown is not None:
         for name in unknown.add(msg.topic, unknown_fields(model, raw)):
-            log.info("input carries a field this version ignores: %s", name[:200])
+            log.info("input carries a field this version ignores: %s", name[:200],
+                     extra={"campaign": (msg.key or b"").decode("utf-8", "replace")[:128]})
     if isinstance(model, m.LeadImport):
         return convert.lead_command(model)
     if isinstance(model, m.DncEntry):
