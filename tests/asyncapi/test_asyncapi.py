@@ -6,23 +6,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from proto import generate
 from tests.asyncapi import parser
 
 DOC = generate.HERE / "asyncapi.yaml"
 
-pytestmark = pytest.mark.skipif(parser.node() is None, reason="node is not installed")
 
-
-def test_the_document_parses_with_no_error_or_warning() -> None:
+def test_the_document_parses_with_no_error_or_warning(asyncapi_parser: Path) -> None:
     result = parser.validate(DOC)
     assert result.valid, result.diagnostics
     assert result.errors() == []
 
 
-def test_the_parser_rejects_pydantics_discriminator_and_a_bad_binding(tmp_path: Path) -> None:
+def test_the_parser_rejects_pydantics_discriminator_and_a_bad_binding(
+    asyncapi_parser: Path, tmp_path: Path,
+) -> None:
     """The check can fail: the raw pydantic schema (an OpenAPI discriminator object) and a
     non-integer partition count are both refused."""
     doc: dict[str, Any] = json.loads(DOC.read_text(encoding="utf-8"))
