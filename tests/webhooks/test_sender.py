@@ -159,7 +159,8 @@ async def test_retries_with_backoff_then_delivers_signed_once(
 
 
 async def test_the_last_failure_is_dead_lettered(
-    rig: Callable[..., Awaitable[Rig]], receivers: Callable[..., Awaitable[Receiver]]
+    rig: Callable[..., Awaitable[Rig]], receivers: Callable[..., Awaitable[Receiver]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     always_down = await receivers(failures=1000, status=500)
     refuses = await receivers(failures=1000, status=410)
@@ -178,7 +179,12 @@ async def test_the_last_failure_is_dead_lettered(
         record = m.DlqRecord.model_validate_json(letter.value)
         assert record.source_topic == r.topics.cdr and letter.key in (b"down", b"gone")
         assert m.CdrRecord.model_validate_json(record.value).cdr_uuid in ("cdr-0", "cdr-1")
+        assert record.error_code == "webhook_failed"
     assert (len(always_down.seen), len(refuses.seen)) == (3, 1)
+    # The log line says which campaign, lead and call (JSON fields, adapters/logs.py).
+    logged = {(rec.campaign, rec.lead, rec.call) for rec in caplog.records  # type: ignore[attr-defined]
+              if rec.getMessage().startswith("webhook dead-lettered")}
+    assert logged == {("down", "lead-0", "cdr-0"), ("gone", "lead-1", "cdr-1")}
 
 
 async def test_a_slow_receiver_does_not_hold_up_other_campaigns(
