@@ -1,7 +1,8 @@
 """The settings reference, generated from ``adapters.settings.Settings``.
 
 One row per field: its environment variable (``DIALER_<NAME>``), type, default and
-description (the field's docstring). The same rows feed each role's ``-h`` and the table in
+description: the field's docstring (``use_attribute_docstrings``), else the ``#`` comment
+lines right above the field. The same rows feed each role's ``-h`` and the table in
 README.md between the markers below.
 
 ``python -m adapters.settings_doc`` prints the table; ``--write`` rewrites it in README.md;
@@ -10,6 +11,7 @@ README.md between the markers below.
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 import textwrap
@@ -75,11 +77,32 @@ def _default(info: FieldInfo) -> str:
     return orjson.dumps(dumped).decode()
 
 
+def _comments(settings: type[Settings]) -> dict[str, str]:
+    """Field name → the ``#`` comment block right above its line in the class source."""
+    try:
+        lines = inspect.getsource(settings).splitlines()
+    except (OSError, TypeError):
+        return {}
+    found: dict[str, str] = {}
+    block: list[str] = []
+    for line in lines:
+        text = line.strip()
+        if text.startswith("#"):
+            block.append(text.lstrip("#").strip())
+            continue
+        field = re.match(r"([a-z_][a-z0-9_]*)\s*:", text)
+        if field and block:
+            found[field.group(1)] = " ".join(block)
+        block = []
+    return found
+
+
 def rows(settings: type[Settings] = Settings) -> list[Row]:
     prefix = str(settings.model_config.get("env_prefix", ""))
+    comments = _comments(settings)
     out = []
     for name, info in settings.model_fields.items():
-        description = " ".join((info.description or "").split())
+        description = " ".join((info.description or comments.get(name, "")).split())
         out.append(Row(f"{prefix}{name}".upper(), _type_name(info.annotation),
                        _default(info), description))
     return out
