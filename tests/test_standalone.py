@@ -56,8 +56,9 @@ def test_the_check_sees_a_reference(tmp_path: Path) -> None:
 
 
 def test_the_suite_runs_from_a_copy_with_nothing_beside_it(tmp_path: Path) -> None:
-    """Every tracked file copied into an empty directory: the whole suite collects
-    (seed fixtures load at import) and the fixture-driven tests pass there."""
+    """Every tracked file copied into an empty directory: the whole suite collects (seed
+    fixtures load at import) and tests that read the fixtures pass there. (The whole
+    suite from a fresh clone is the README's test command; this is its quick guard.)"""
     copy = tmp_path / "alone" / "repo"
     for rel in tracked_files():
         src = ROOT / rel
@@ -66,17 +67,15 @@ def test_the_suite_runs_from_a_copy_with_nothing_beside_it(tmp_path: Path) -> No
             shutil.copy2(src, copy / rel)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIALER_")}
     env["PYTHONPATH"] = str(copy)  # the copy's packages, not the editable install's
-    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not kafka"]
-    collect = subprocess.run([*base, "--collect-only"], cwd=copy, env=env,
-                             capture_output=True, text=True, timeout=100, check=False)
-    assert collect.returncode == 0, collect.stdout[-3000:] + collect.stderr[-3000:]
-    assert " error" not in collect.stdout.splitlines()[-1], collect.stdout[-3000:]
+    # One run: the whole suite is collected (a collection error fails it; every seed
+    # fixture loads at import), and two tests that read the fixtures run.
+    chosen = "test_the_fixture_holds_the_seed_tables or test_index_lists_wire_captures"
     run = subprocess.run(
-        [*base, "-x", "tests/http/test_seed_000.py", "tests/http/test_seed_003.py",
-         "tests/esl/test_codec.py::test_all_wire_captures_concatenated_any_chunking"],
-        cwd=copy, env=env, capture_output=True, text=True, timeout=100, check=False)
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not kafka",
+         "-k", chosen], cwd=copy, env=env, capture_output=True, text=True, timeout=110,
+        check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert " passed" in run.stdout.splitlines()[-1]
+    assert run.stdout.splitlines()[-1].lstrip().startswith("2 passed"), run.stdout[-500:]
 
 
 def test_an_unmarked_test_that_reaches_the_broker_fails_before_starting_it(
