@@ -97,6 +97,7 @@ _ERROR_CODES: tuple[tuple[str, m.DlqError], ...] = (
     ("schema:", "schema"),
     ("not an input topic:", "not_an_input_topic"),
     ("UnknownCampaign:", "unknown_campaign"),
+    ("misrouted:", "misrouted"),
     ("webhook to ", "webhook_failed"),
 )
 

@@ -302,7 +302,7 @@ class LeadEventRecord(_Model):
 # ---- dlq topic -----------------------------------------------------------------------
 DlqError = Literal[
     "oversized", "malformed_json", "schema", "not_an_input_topic", "unknown_campaign",
-    "refused", "webhook_failed",
+    "misrouted", "refused", "webhook_failed",
 ]
 
 

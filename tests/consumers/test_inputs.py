@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from adapters.memory_bus import MemoryBus
-from consumers.inputs import InputConsumer
+from consumers.inputs import InputConsumer, error_code
 from engine.commands import AddLead, Command, UpsertCampaign
 from engine.core import Dialer
 from engine.ports import Topics
@@ -161,3 +161,17 @@ async def test_a_dead_letter_keeps_headers_and_says_when_and_why() -> None:
     when = datetime.fromisoformat(record.timestamp)
     assert record.timestamp.endswith("Z")
     assert abs((datetime.now(UTC) - when).total_seconds()) < 60
+
+
+@pytest.mark.parametrize(("reason", "code"), [
+    ("oversized: 2000000 bytes > 1000000", "oversized"),
+    ("malformed JSON: unexpected character", "malformed_json"),
+    ("schema: phone_number: Field required", "schema"),
+    ("not an input topic: t.cdr", "not_an_input_topic"),
+    ("UnknownCampaign: c9 (no such campaign after 30 s)", "unknown_campaign"),
+    ("misrouted: campaign c lives in partition 2", "misrouted"),
+    ("CampaignConflict: campaign must be deactive", "refused"),
+    ("webhook to 127.0.0.1 failed after 3 attempt(s): HTTP 500", "webhook_failed"),
+])
+def test_every_dlq_reason_has_a_stable_code(reason: str, code: str) -> None:
+    assert error_code(reason) == code
