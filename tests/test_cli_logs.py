@@ -75,14 +75,13 @@ def test_the_reference_generator_sees_drift(tmp_path: object) -> None:
         settings_doc.render_readme("no markers")
 
 
-def test_invalid_settings_are_one_record_without_the_value() -> None:
+def test_invalid_settings_are_one_line_without_the_value() -> None:
     env = {"PATH": "/usr/bin:/bin", "DIALER_API_TOKENS": '["s3cr3t-token', "HOME": "/tmp"}
     run = subprocess.run([sys.executable, "-m", "adapters.cli", "engine"], env=env,
                          capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 2
     (line,) = run.stderr.strip().splitlines()
-    record = orjson.loads(line)
-    assert record["level"] == "critical" and "api_tokens" in record["msg"]
+    assert "DIALER_API_TOKENS" in line
     assert "s3cr3t" not in run.stderr
 
 
