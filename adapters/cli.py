@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from importlib import metadata
 from typing import Any
 
 import aiohttp
@@ -38,6 +39,7 @@ from adapters.logs import configure_logging
 from adapters.observe import embedded_health, readiness_checks
 from adapters.reachability import BusWatch
 from adapters.settings import DEV_TOKEN, DEV_WEBHOOK_SECRET, Settings
+from adapters.settings_doc import help_text
 from consumers.webhooks import redeliver
 from engine.errors import DialerError
 from engine.phone import mask
@@ -52,17 +54,29 @@ DEMO_MIX = {
 }
 
 
+def version() -> str:
+    try:
+        return metadata.version("autocall-dialer")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dialer", description="Outbound autocall engine")
+    p.add_argument("--version", action="version", version=f"dialer {version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
-    up = sub.add_parser("up", help="embedded: memory bus + simulator + engine + HTTP API")
+    # Each role's -h ends with every setting it reads (all roles share one Settings).
+    role: dict[str, Any] = {"epilog": help_text(),
+                            "formatter_class": argparse.RawDescriptionHelpFormatter}
+    up = sub.add_parser("up", help="embedded: memory bus + simulator + engine + HTTP API",
+                        **role)
     up.add_argument("--demo", type=int, default=0, metavar="N",
                     help="dial N demo leads, print each call and a summary, then exit")
     up.add_argument("--concurrency", type=int, default=10)
     up.add_argument("--speed", type=float, default=20.0,
                     help="simulated seconds per real second (demo calls are fast)")
     up.add_argument("--seed", type=int, default=7)
-    sub.add_parser("engine", help="the engine role (settings from DIALER_* variables)")
+    sub.add_parser("engine", help="the engine role (settings from DIALER_* variables)", **role)
     loadtest.add_arguments(sub.add_parser(
         "loadtest", help="drive simulated call volume end to end; live display and a report"))
     status_cmd.add_arguments(sub.add_parser(
@@ -70,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_arguments(sub.add_parser(
         "publish", help="send leads, DNC entries or control commands from a CSV / JSON-lines "
                         "file to the topics, validated"))
-    sub.add_parser("api", help="the API role: seed gateway, report aggregator, webhooks")
+    sub.add_parser("api", help="the API role: seed gateway, report aggregator, webhooks",
+                   **role)
     hooks = sub.add_parser("webhooks", help="webhook maintenance (settings as `dialer api`)")
     hooks.add_argument("action", choices=["redeliver"],
                        help="redeliver: send dead-lettered webhooks again")

@@ -28,7 +28,7 @@ class MemoryBus:
 
     async def publish(
         self, topic: str, value: bytes | None, key: bytes | None = None,
-        partition: int | None = None,
+        partition: int | None = None, headers: Sequence[tuple[str, bytes]] = (),
     ) -> None:
         """Every topic has one partition here: ``partition`` (Kafka's placement of a
         campaign's records) changes nothing, the order is the publish order."""
@@ -37,7 +37,8 @@ class MemoryBus:
         # (~4 KB whatever the length), and this log keeps every message for the process's
         # life. The copy is one memcpy of the message.
         log.append(BusMessage(topic, 0, len(log), key and bytes(memoryview(key)),
-                              None if value is None else bytes(memoryview(value))))
+                              None if value is None else bytes(memoryview(value)),
+                              tuple(headers)))
         self._changed.set()
         self.on_publish(topic, value or b"")  # a tombstone observed as empty
 

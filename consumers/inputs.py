@@ -21,15 +21,17 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from consumers import convert, keys
 from engine.commands import AddLead, Command, DeleteCampaign, Dnc, UpsertCampaign
 from engine.errors import DialerError, UnknownCampaign
 from engine.ports import Bus, BusMessage, Rebalance, Subscription, Topics
 from proto import messages as m
+from proto.compat import UnknownFields, unknown_fields
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +54,14 @@ def _validation_reason(err: ValidationError) -> str:
 
 
 def decode(
-    topics: Topics, msg: BusMessage, templates: convert.Templates | None = None
+    topics: Topics, msg: BusMessage, templates: convert.Templates | None = None,
+    unknown: UnknownFields | None = None,
 ) -> Command | None:
     """Bytes of one input message → a command, or ``Rejected`` with the reason. A tombstone
-    (null value) → the delete it means, or None when it means nothing to apply."""
+    (null value) → the delete it means, or None when it means nothing to apply.
+
+    Fields the input models do not know are ignored (forward compatibility) and, when
+    ``unknown`` is given, counted there."""
     if msg.value is None:
         return tombstone(topics, msg)
     if len(msg.value) > MAX_MESSAGE_BYTES:
@@ -64,16 +70,27 @@ def decode(
         raw = orjson.loads(msg.value)
     except orjson.JSONDecodeError as err:
         raise Rejected(f"malformed JSON: {err}") from err
+    model: BaseModel
     try:
         if msg.topic == topics.leads:
-            return convert.lead_command(m.LeadImport.model_validate(raw))
-        if msg.topic == topics.dnc:
-            return convert.dnc(m.DncEntry.model_validate(raw))
-        if msg.topic == topics.control:
-            return convert.control(m.CONTROL.validate_python(raw), templates)
+            model = m.LeadImport.model_validate(raw)
+        elif msg.topic == topics.dnc:
+            model = m.DncEntry.model_validate(raw)
+        elif msg.topic == topics.control:
+            model = m.CONTROL.validate_python(raw)
+        else:
+            raise Rejected(f"not an input topic: {msg.topic}")
     except ValidationError as err:
         raise Rejected(_validation_reason(err)) from err
-    raise Rejected(f"not an input topic: {msg.topic}")
+    if unknown is not None:
+        for name in unknown.add(msg.topic, unknown_fields(model, raw)):
+            log.info("input carries a field this version ignores: %s", name[:200],
+                     extra={"campaign": (msg.key or b"").decode("utf-8", "replace")[:128]})
+    if isinstance(model, m.LeadImport):
+        return convert.lead_command(model)
+    if isinstance(model, m.DncEntry):
+        return convert.dnc(model)
+    return convert.control(model, templates)
 
 
 def tombstone(topics: Topics, msg: BusMessage) -> Command | None:
@@ -95,22 +112,55 @@ def tombstone(topics: Topics, msg: BusMessage) -> Command | None:
     return None
 
 
-def dlq_record(msg: BusMessage, reason: str) -> bytes:
-    raw = msg.value or b""
+# Reason prefix (as written by decode, the consumers and the engine's errors) → error code.
+_ERROR_CODES: tuple[tuple[str, m.DlqError], ...] = (
+    ("oversized:", "oversized"),
+    ("malformed JSON:", "malformed_json"),
+    ("schema:", "schema"),
+    ("not an input topic:", "not_an_input_topic"),
+    ("UnknownCampaign:", "unknown_campaign"),
+    ("misrouted:", "misrouted"),
+    ("webhook to ", "webhook_failed"),
+)
+
+
+def error_code(reason: str) -> m.DlqError:
+    """The stable code of a DLQ reason; a refusal by the engine (any other DialerError,
+    "<ErrorClass>: …") is ``refused``."""
+    for prefix, code in _ERROR_CODES:
+        if reason.startswith(prefix):
+            return code
+    return "refused"
+
+
+def _text(data: bytes) -> tuple[str, str]:
     try:
-        value, encoding = raw.decode("utf-8"), "utf-8"
+        return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        value, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def dlq_record(msg: BusMessage, reason: str, *, at: datetime | None = None,
+               code: m.DlqError | None = None) -> bytes:
+    """The DLQ record of ``msg``: the reason, its code, when (``at``, default now), and the
+    original key, bytes and headers."""
+    value, encoding = _text(msg.value or b"")
     key = msg.key.decode("utf-8", "replace") if msg.key is not None else None
+    stamp = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
+    headers: Sequence[tuple[str, bytes]] = msg.headers
     return m.dumps(
         m.DlqRecord(
             reason=reason[:2000],
+            error_code=code or error_code(reason),
+            timestamp=stamp.replace("+00:00", "Z"),
             source_topic=msg.topic,
             partition=msg.partition,
             offset=msg.offset,
             key=key,
             value=value,
             value_encoding=encoding,  # type: ignore[arg-type]
+            headers=[m.DlqHeader(key=k, value=t, value_encoding=e)  # type: ignore[arg-type]
+                     for k, (t, e) in ((k, _text(v)) for k, v in headers)],
         )
     )
 
@@ -166,6 +216,8 @@ class InputConsumer:
         self._next: dict[tuple[str, int], int] = {}  # partition → offset after the last taken
         self.taken = 0
         self.rejected = 0
+        # Messages that carried fields this version ignores, per topic (and which fields).
+        self.unknown_fields = UnknownFields()
 
     def assignment(self) -> frozenset[tuple[str, int]]:
         """Partitions this engine instance owns now (so the campaigns keyed onto them)."""
@@ -197,7 +249,7 @@ class InputConsumer:
 
     async def _take(self, msg: BusMessage) -> None:
         try:
-            command = decode(self._topics, msg, self._templates)
+            command = decode(self._topics, msg, self._templates, self.unknown_fields)
         except Rejected as err:
             await self._dead_letter(msg, err.reason)
             return

@@ -94,7 +94,7 @@ class CallbackDirectory(Protocol):
 def vbot_body(cdr: m.CdrRecord, target: CallbackTarget) -> dict[str, Any]:
     extra = cdr.additional
     return {
-        "campaign_id": cdr.campaign_uuid,
+        "campaign_id": target.campaign_id,  # seed 003: an Int
         "create_at": cdr.start_stamp,
         "hotline": target.hotline,
         "phone": cdr.phone_number,
@@ -115,6 +115,19 @@ def render(cdr: m.CdrRecord, target: CallbackTarget) -> bytes:
     if target.format == "vbot":
         return orjson.dumps(vbot_body(cdr, target))
     return m.dumps(cdr)
+
+
+def _fields(msg: BusMessage) -> dict[str, str]:
+    """Log fields of a CDR message: its campaign, lead and call (adapters/logs.py)."""
+    try:
+        cdr = orjson.loads(msg.value or b"null")
+    except orjson.JSONDecodeError:
+        cdr = None
+    if not isinstance(cdr, dict):
+        return {"campaign": msg.key.decode("utf-8", "replace")} if msg.key else {}
+    return {"campaign": str(cdr.get("campaign_uuid", ""))[:128],
+            "lead": str(cdr.get("lead_uuid", ""))[:128],
+            "call": str(cdr.get("cdr_uuid", ""))[:128]}
 
 
 def sign(secret: bytes, body: bytes, at: float) -> str:
@@ -284,7 +297,7 @@ class WebhookSender:
         try:
             settled = await self._deliver_one(msg)
         except Exception:  # task boundary: the CDR stays uncommitted, re-sent after restart
-            log.exception("webhook delivery crashed")
+            log.exception("webhook delivery crashed", extra=_fields(msg))
         finally:
             self._slots.release()
             if settled:
@@ -379,7 +392,8 @@ class WebhookSender:
         host = URL(target.url).host or "?"
         reason = (f"{DLQ_REASON_PREFIX} to {host} failed after {attempts} attempt(s): "
                   f"{outcome.reason}")
-        log.warning("webhook dead-lettered cdr offset=%d: %s", msg.offset, reason)
+        log.warning("webhook dead-lettered cdr offset=%d: %s", msg.offset, reason,
+                    extra=_fields(msg))
         try:
             await publish(self._bus, self._topics.dlq, dlq_record(msg, reason), msg.key)
         except PublishFailed as err:

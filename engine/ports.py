@@ -18,6 +18,9 @@ class BusMessage:
     offset: int
     key: bytes | None
     value: bytes | None  # None: a tombstone (deletes ``key`` from a compacted topic)
+    # Kafka record headers in their order (a key may repeat); kept so that a dead-lettered
+    # message can be replayed exactly as its producer sent it.
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class Subscription(Protocol):
@@ -53,7 +56,7 @@ class Bus(Protocol):
 
     async def publish(
         self, topic: str, value: bytes | None, key: bytes | None = None,
-        partition: int | None = None,
+        partition: int | None = None, headers: Sequence[tuple[str, bytes]] = (),
     ) -> None:
         """Write one record (``value`` None: a tombstone). ``partition`` places it
         explicitly (control and DNC records go to their campaign's partition, see

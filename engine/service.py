@@ -249,10 +249,13 @@ class DialerService:
             # plan for): end the leg here so its slot is freed and it yields its one CDR,
             # a failed attempt with a cause. Counted as an attempt made (conservative); a
             # late CallEnded from the switch for it is ignored (one CDR per leg).
+            fields = {"campaign": request.campaign_uuid, "lead": request.lead_uuid,
+                      "call": request.call_uuid}
             if isinstance(err, DialerError):
-                log.warning("originate failed: %s", type(err).__name__)
+                log.warning("originate failed: %s", type(err).__name__, extra=fields)
             else:
-                log.error("originate crashed: %s", type(err).__name__, exc_info=err)
+                log.error("originate crashed: %s", type(err).__name__, exc_info=err,
+                          extra=fields)
             self.on_call_event(
                 CallEnded(
                     CallResult(
@@ -268,9 +271,11 @@ class DialerService:
         try:
             await self._calls.hangup(action.call_uuid, action.cause)
         except DialerError as err:
-            log.warning("hangup failed: %s", type(err).__name__)
+            log.warning("hangup failed: %s", type(err).__name__,
+                        extra={"call": action.call_uuid})
         except Exception as err:  # the call task's boundary; the leg still ends by itself
-            log.error("hangup crashed: %s", type(err).__name__, exc_info=err)
+            log.error("hangup crashed: %s", type(err).__name__, exc_info=err,
+                      extra={"call": action.call_uuid})
 
     # ---- partitions moving between engines -------------------------------------------
     async def take_over(self, tag: str, restored: Restored) -> tuple[int, int, int]:

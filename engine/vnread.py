@@ -6,7 +6,7 @@ values but young and small; and no library reads years the way the seed does ("h
 mươi mốt"), so year, date and template classification would be ours in any case. The rules
 below are few, and every one of them is pinned by tests/engine/test_vnread.py.
 
-Rules (docs: /work/shared/design/vietnam.md):
+Rules (seed 000's examples and common Vietnamese usage):
 
 - Digits: không một hai ba bốn năm sáu bảy tám chín.
 - Tens: 10 "mười"; 20…90 "<digit> mươi".

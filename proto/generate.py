@@ -1,7 +1,13 @@
 """Write proto/schemas/*.json and proto/asyncapi.yaml from the pydantic models.
 
 Run ``python -m proto.generate`` after changing proto/messages.py; ``--check`` exits 1 when
-the files on disk differ (tests/test_proto.py runs the same comparison).
+the files on disk differ (tests/test_proto.py runs the same comparison, and
+tests/test_asyncapi.py validates the document with the official AsyncAPI parser).
+
+``proto/schemas/*.json`` are pydantic's JSON Schemas as they are. The AsyncAPI document
+holds the same schemas inline, in AsyncAPI's schema dialect: every model is one entry of
+``components.schemas`` (no ``$defs``, references point there), and pydantic's
+OpenAPI-style ``discriminator`` object becomes AsyncAPI's discriminator, the property name.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ SCHEMAS: dict[str, type[BaseModel] | TypeAdapter[Any]] = {
     "lead-event": m.LeadEventRecord,
     "dlq-record": m.DlqRecord,
 }
+
+KAFKA_BINDING = "0.5.0"
+DEFAULT_PREFIX = "autocall."
+DEFAULT_PARTITIONS = 3  # Settings.kafka_partitions, the partition count of created topics
 
 # topic (suffix after the prefix) → (schema name, key, what it carries)
 CHANNELS = {
@@ -58,39 +68,99 @@ def render_schema(name: str) -> str:
     return json.dumps(schema(name), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
+def _asyncapi_schema(node: Any) -> Any:
+    """pydantic's JSON Schema → AsyncAPI schema: ``discriminator`` is the property name."""
+    if isinstance(node, dict):
+        out = {k: _asyncapi_schema(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node.get("discriminator"), dict):
+            out["discriminator"] = node["discriminator"]["propertyName"]
+        return out
+    if isinstance(node, list):
+        return [_asyncapi_schema(v) for v in node]
+    return node
+
+
+def component_schemas() -> dict[str, Any]:
+    """Every topic's payload schema and every model they use, references inside the
+    document (``#/components/schemas/<Model>``)."""
+    out: dict[str, Any] = {}
+    for name, target in SCHEMAS.items():
+        ref = "#/components/schemas/{model}"
+        raw = (target.json_schema(ref_template=ref) if isinstance(target, TypeAdapter)
+               else target.model_json_schema(ref_template=ref))
+        for model, sub in raw.get("$defs", {}).items():
+            out[model] = _asyncapi_schema(sub)
+        out[name] = _asyncapi_schema(raw)
+    return dict(sorted(out.items()))
+
+
+def _key_schema(key: str) -> dict[str, Any]:
+    return {"type": "string", "description": f"Record key (UTF-8): {key}."}
+
+
 def render_asyncapi() -> str:
-    """AsyncAPI 3.0 as JSON-compatible YAML (JSON is valid YAML; no YAML dependency)."""
+    """AsyncAPI 3 as JSON-compatible YAML (JSON is valid YAML; no YAML dependency)."""
     doc: dict[str, Any] = {
-        "asyncapi": "3.0.0",
+        "asyncapi": "3.1.0",
         "info": {
             "title": "Autocall dialer topics",
             "version": "1.0.0",
-            "description": "Topic names carry one configurable prefix (default 'autocall.'). "
-                           "Payloads are UTF-8 JSON.",
+            "description": (
+                "Topic names carry one configurable prefix (DIALER_TOPIC_PREFIX, default "
+                f"'{DEFAULT_PREFIX}'). Payloads are UTF-8 JSON. Every topic is keyed by "
+                "campaign, so one engine instance owns a campaign and a campaign's messages "
+                "stay in order. Inputs (leads, dnc, control) ignore fields they do not know "
+                "(counted by the engine); outputs refuse them. Topics the dialer creates get "
+                "DIALER_KAFKA_PARTITIONS partitions (default "
+                f"{DEFAULT_PARTITIONS}); leads, dnc and control must have the same count "
+                "(co-partitioned)."),
         },
         "defaultContentType": "application/json",
+        "servers": {
+            "kafka": {
+                "host": "{bootstrap}",
+                "protocol": "kafka",
+                "description": "The Kafka cluster (DIALER_KAFKA_BOOTSTRAP, comma-separated).",
+                "variables": {"bootstrap": {
+                    "default": "127.0.0.1:9092",
+                    "description": "host:port of a bootstrap broker.",
+                }},
+            },
+        },
         "channels": {},
         "operations": {},
-        "components": {"messages": {}, "schemas": {}},
+        "components": {"messages": {}, "schemas": component_schemas()},
     }
     for topic, (schema_name, key, text) in CHANNELS.items():
         msg_id = schema_name.replace("-", "_")
-        doc["components"]["schemas"][schema_name] = {"$ref": f"schemas/{schema_name}.json"}
         doc["components"]["messages"][msg_id] = {
             "name": schema_name,
+            "title": schema_name,
             "payload": {"$ref": f"#/components/schemas/{schema_name}"},
             "description": f"{text} Key: {key}.",
+            "bindings": {"kafka": {"key": _key_schema(key),
+                                   "bindingVersion": KAFKA_BINDING}},
         }
         doc["channels"][topic] = {
             "address": f"{{prefix}}{topic}",
-            "parameters": {"prefix": {"default": "autocall."}},
+            "parameters": {"prefix": {
+                "default": DEFAULT_PREFIX,
+                "description": "DIALER_TOPIC_PREFIX",
+            }},
+            "servers": [{"$ref": "#/servers/kafka"}],
             "messages": {msg_id: {"$ref": f"#/components/messages/{msg_id}"}},
             "description": text,
+            "bindings": {"kafka": {
+                "topic": f"{DEFAULT_PREFIX}{topic}",
+                "partitions": DEFAULT_PARTITIONS,
+                "bindingVersion": KAFKA_BINDING,
+            }},
         }
         action = "receive" if topic in ENGINE_RECEIVES else "send"
         doc["operations"][f"engine_{action}_{topic.replace('-', '_')}"] = {
             "action": action,
             "channel": {"$ref": f"#/channels/{topic}"},
+            "messages": [{"$ref": f"#/channels/{topic}/messages/{msg_id}"}],
         }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 

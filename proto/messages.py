@@ -5,6 +5,12 @@ AsyncAPI document ``proto/asyncapi.yaml`` (``python -m proto.generate`` writes t
 fails when the files drift). Field names follow the seeds (000 import, 001 campaign,
 002 queue/DNC, 004 lead report). Strings are bounded: hostile or oversized input is a
 schema violation (→ DLQ), never a stall.
+
+Inputs (leads, dnc, control) are forward compatible: a field this version does not know is
+ignored (the input consumer counts it, ``proto.compat.unknown_fields``), so a publisher
+may add fields before the engine knows them; their JSON Schemas allow additional
+properties. Outputs (cdr, lead-events, dlq) forbid unknown fields: they are ours, and a
+mismatch with the engine's records is a bug to catch.
 """
 
 from __future__ import annotations
@@ -100,6 +106,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Input(BaseModel):
+    """An input message: unknown fields are ignored (and counted), never dead-lettered."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
 class _Open(BaseModel):
     """Seed objects carry fields we do not act on (domain_uuid, users, …): accept them."""
 
@@ -107,7 +119,7 @@ class _Open(BaseModel):
 
 
 # ---- leads topic ---------------------------------------------------------------------
-class LeadImport(_Model):
+class LeadImport(_Input):
     """One lead for one campaign (seed 000 import; seed 002 customers become these)."""
 
     type: Literal["lead"] = "lead"
@@ -127,7 +139,7 @@ class LeadImport(_Model):
 
 
 # ---- dnc topic -----------------------------------------------------------------------
-class DncEntry(_Model):
+class DncEntry(_Input):
     """Do-not-call add/remove: by customer id within a campaign, or by phone globally."""
 
     type: Literal["dnc"] = "dnc"
@@ -155,7 +167,7 @@ class DaySchedule(_Open):
     sunday_end_time: DayNs | None = None
 
 
-class Policy(_Model):
+class Policy(_Input):
     preset: Literal["none", "advertising"] = "none"
     max_calls_per_number_per_day: Annotated[int, Field(ge=0, le=1000)] | None = None
     allowed_start_s: Annotated[int, Field(ge=0, le=86_400)] | None = None
@@ -167,6 +179,9 @@ class CampaignSpec(_Open):
 
     campaign_uuid: Id
     campaign_name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    # The campaign's numeric id (seed 003 names campaigns by Int: campaignId, the
+    # webhook's campaign_id). 0 = none; the gateway numbers every campaign it creates.
+    campaign_id: Annotated[int, Field(ge=0, le=2_147_483_647)] = 0
     type: Literal["autodialer", "autocall", "inbound", "manual"] = "autocall"
     type_autocall: Literal["autocall_voice_tts", "autocall_audio", "autocall_voice_otp"] = (
         "autocall_voice_tts"
@@ -205,24 +220,24 @@ class CampaignSpec(_Open):
     updated_at: ShortText = ""
 
 
-class UpsertCampaign(_Model):
+class UpsertCampaign(_Input):
     type: Literal["campaign.upsert"] = "campaign.upsert"
     campaign: CampaignSpec
 
 
-class SetCampaignStatus(_Model):
+class SetCampaignStatus(_Input):
     type: Literal["campaign.status"] = "campaign.status"
     campaign_uuid: Id
     status: Literal["start", "pause", "stop"]
 
 
-class SetCampaignActive(_Model):
+class SetCampaignActive(_Input):
     type: Literal["campaign.active"] = "campaign.active"
     campaign_uuid: Id
     active: bool
 
 
-class DeleteCampaign(_Model):
+class DeleteCampaign(_Input):
     type: Literal["campaign.delete"] = "campaign.delete"
     campaign_uuid: Id
 
@@ -285,16 +300,36 @@ class LeadEventRecord(_Model):
 
 
 # ---- dlq topic -----------------------------------------------------------------------
+DlqError = Literal[
+    "oversized", "malformed_json", "schema", "not_an_input_topic", "unknown_campaign",
+    "misrouted", "refused", "webhook_failed",
+]
+
+
+class DlqHeader(_Model):
+    """One Kafka record header of the original message (a key may repeat)."""
+
+    key: str
+    value: str
+    value_encoding: Literal["utf-8", "base64"]
+
+
 class DlqRecord(_Model):
-    """A rejected message: the reason and the original bytes (UTF-8, or base64)."""
+    """A rejected message: why and when, and the original bytes (UTF-8, or base64) with its
+    key and headers, enough to replay it as its producer sent it."""
 
     reason: str
+    # Stable, for alerting and routing; ``reason`` is the human text.
+    error_code: DlqError
+    # When it was dead-lettered, ISO 8601 UTC with milliseconds ("2026-11-30T15:04:05.123Z").
+    timestamp: str
     source_topic: str
     partition: int
     offset: int
     key: str | None
     value: str
     value_encoding: Literal["utf-8", "base64"]
+    headers: list[DlqHeader] = []
 
 
 def dumps(model: BaseModel) -> bytes:

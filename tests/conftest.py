@@ -2,7 +2,7 @@ import os
 
 from hypothesis import settings
 
-pytest_plugins = ["tests.kafka_fixtures"]
+pytest_plugins = ["tests.kafka_fixtures", "pytester"]
 
 # CI runs the property tests on a fixed, reproducible set of examples (a red CI must be
 # reproducible from its log); developers' runs explore new examples every time.

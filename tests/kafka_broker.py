@@ -1,8 +1,7 @@
 """A real single-node KRaft Apache Kafka broker for the test suite.
 
-The broker comes from Maven Central (see ``tests/kafka/pom.xml`` and
-``/work/shared/design/kafka-broker.md``): Maven copies its classpath once into a
-cache directory outside the repository, and every later run starts
+The broker comes from Maven Central (see ``tests/kafka/pom.xml``): Maven copies its
+classpath once into a cache directory outside the repository, and every later run starts
 ``java -cp '<cache>/lib/*' kafka.Kafka`` straight from that cache, offline.
 
 Usage::

@@ -2,8 +2,8 @@
 
 Fixtures:
 
-* ``kafka_bootstrap`` (session, ``str``): ``"127.0.0.1:<port>"`` of a real
-  single-node KRaft broker, started the first time a test requests it (tests
+* ``kafka_bootstrap`` (``str``): ``"127.0.0.1:<port>"`` of a real
+  single-node KRaft broker (one per session), started the first time a test requests it (tests
   that do not need Kafka never pay for it) and stopped at session end. When
   ``DIALER_TEST_KAFKA_BOOTSTRAP`` is set, that broker is used instead and no
   process is started.
@@ -35,7 +35,7 @@ BOOTSTRAP_ENV: Final = "DIALER_TEST_KAFKA_BOOTSTRAP"
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def _kafka_broker() -> Iterator[str]:
     """Bootstrap address of the session's Kafka broker (started lazily)."""
     external = os.environ.get(BOOTSTRAP_ENV, "").strip()
     if external:
@@ -59,6 +59,22 @@ def kafka_secure() -> Iterator[SecureListener]:
         yield broker.secure
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
+    """Bootstrap address of the session's broker, for a test marked ``kafka``.
+
+    Requested by name, the marker is added at collection (below). A test that reaches it
+    only at run time (``request.getfixturevalue``, e.g. a parametrized bus fixture) is not
+    seen at collection: it fails here until it is marked, so ``-m "not kafka"`` never
+    runs a broker test.
+    """
+    if request.node.get_closest_marker("kafka") is None:
+        pytest.fail(f"{request.node.nodeid} uses the Kafka broker but is not marked kafka "
+                    "(pytest.param(..., marks=pytest.mark.kafka))")
+    bootstrap: str = request.getfixturevalue("_kafka_broker")  # checked first: no broker
+    return bootstrap
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from proto import generate
 from proto import messages as m
+from proto.compat import unknown_fields
 
 
 def test_schemas_and_asyncapi_match_the_models() -> None:
@@ -23,15 +24,32 @@ def test_asyncapi_names_every_topic_and_schema() -> None:
         assert (generate.HERE / "schemas" / f"{name}.json").exists()
 
 
-def test_lead_import_refuses_unknown_fields_and_oversized_values() -> None:
-    with pytest.raises(ValidationError):
-        m.LeadImport.model_validate(
-            {"campaign_uuid": "c", "lead_uuid": "l", "phone_number": "0901234567", "x": 1}
-        )
+def test_inputs_ignore_unknown_fields_and_refuse_oversized_values() -> None:
+    raw = {"campaign_uuid": "c", "lead_uuid": "l", "phone_number": "0901234567", "x": 1}
+    lead = m.LeadImport.model_validate(raw)
+    assert unknown_fields(lead, raw) == ["x"]
+    assert "x" not in m.dumps(lead).decode()
+    upsert = {"type": "campaign.upsert", "y": 2,
+              "campaign": {"campaign_uuid": "c", "campaign_name": "n", "z": 3,
+                           "schedules": [{"monday_start_time": 1, "w": 4}]}}
+    assert unknown_fields(m.CONTROL.validate_python(upsert), upsert) == [
+        "y", "campaign.z", "campaign.schedules.0.w"]
     with pytest.raises(ValidationError):
         m.LeadImport.model_validate(
             {"campaign_uuid": "c", "lead_uuid": "l", "phone_number": "0" * 5000}
         )
+
+
+@pytest.mark.parametrize("name", ["lead-import", "dnc-entry", "control-command"])
+def test_input_schemas_allow_additional_properties(name: str) -> None:
+    """The published JSON Schemas say what the models do: inputs are open."""
+    text = (generate.HERE / "schemas" / f"{name}.json").read_text(encoding="utf-8")
+    assert '"additionalProperties": false' not in text
+
+
+def test_output_records_refuse_unknown_fields() -> None:
+    assert generate.schema("dlq-record")["additionalProperties"] is False
+    assert generate.schema("cdr")["additionalProperties"] is False
 
 
 def test_control_command_is_a_discriminated_union() -> None:

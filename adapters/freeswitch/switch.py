@@ -29,6 +29,7 @@ import orjson
 from adapters.esl import Event
 from adapters.freeswitch.bridge import EslBridge
 from adapters.freeswitch.dialstring import DialPlan, originate_command
+from adapters.logs import log_fields
 from engine.errors import CallControlError, NotConnected
 from engine.model import CallResult
 from engine.ports import CallAnswered, CallDtmf, CallEnded, CallEvent
@@ -210,6 +211,11 @@ class FreeSwitchPool:
 
     # ---- CallControl ---------------------------------------------------------------
     async def originate(self, request: Originate) -> None:
+        with log_fields(campaign=request.campaign_uuid, lead=request.lead_uuid,
+                        call=request.call_uuid):
+            await self._originate(request)
+
+    async def _originate(self, request: Originate) -> None:
         node = self._nodes.get(request.node) or next(iter(self._nodes.values()))
         command = originate_command(
             call_uuid=request.call_uuid,

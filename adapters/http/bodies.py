@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -152,10 +153,14 @@ class VbotPhone(_Body):
 
 
 class VbotCreateBody(_Body):
-    """POST /api/campaign/create: clone a template campaign, load its phones, run it."""
+    """POST /api/campaign/create: clone a template campaign, load its phones, run it.
 
-    vbotId: VbotId  # the seed's spelling
-    groupCode: VbotId
-    campaignId: VbotId
+    The seed spells three fields one way in its example (vbotId, groupCode, campaignId)
+    and another in its request table (vbot_id, project_code, campaignID): both are taken.
+    """
+
+    vbotId: VbotId = Field(validation_alias=AliasChoices("vbotId", "vbot_id"))
+    groupCode: VbotId = Field(validation_alias=AliasChoices("groupCode", "project_code"))
+    campaignId: VbotId = Field(validation_alias=AliasChoices("campaignId", "campaignID"))
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     phones: Annotated[list[VbotPhone], Field(min_length=1, max_length=10_000)]

@@ -41,7 +41,7 @@ from adapters.http.replies import (
 from proto import messages as m
 
 # Set by the server, never by a client body.
-SERVER_FIELDS = ("campaign_uuid", "queue_code", "created_at", "updated_at")
+SERVER_FIELDS = ("campaign_uuid", "campaign_id", "queue_code", "created_at", "updated_at")
 
 
 def name_taken() -> HttpError:
@@ -99,6 +99,7 @@ class CampaignApi:
         )
         async with self.d.campaigns.writing():
             await self._name_free(spec.campaign_name, new_uuid)
+            spec = spec.model_copy(update={"campaign_id": await self.d.campaigns.next_number()})
             await self.d.campaigns.submit(m.UpsertCampaign(campaign=spec))
         return reply(CampaignCreated(campaign_uuid=new_uuid).model_dump())
 
@@ -118,6 +119,7 @@ class CampaignApi:
             check_callback_url(data.callback_url)
             spec = m.CampaignSpec.model_validate(
                 {**data.model_dump(), "campaign_uuid": campaign_uuid,
+                 "campaign_id": current.campaign_id,
                  "queue_code": current.queue_code, "created_at": current.created_at,
                  "updated_at": self.d.stamp()}
             )

@@ -114,7 +114,7 @@ OPERATIONS: tuple[Op, ...] = (
        r.QueueReply, b.QueueRefBody, errors={400: (r.QueueReply,), 404: (r.QueueReply,)}),
     Op("post", "/api/campaign/create", "vbotCreateCampaign",
        "Clone a template campaign, load phones, run it", "seed 003", r.VbotReply,
-       b.VbotCreateBody, errors={400: (r.VbotReply,), 404: (r.VbotReply,)}),
+       b.VbotCreateBody, errors={500: (r.VbotReply,)}),
     Op("get", "/v3/report/call/campaign", "campaignReportV3", "Call counts per campaign",
        "seed 004", r.V3CampaignReport,
        query=(CAMPAIGN_Q, *_window("start_time", "end_time"), LIST_Q),

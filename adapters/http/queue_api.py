@@ -108,7 +108,8 @@ class QueueApi:
         except ValidationError:  # a param too long, too many params…
             return None
 
-    def _spec(self, data: QueueBody, current: m.CampaignSpec | None) -> m.CampaignSpec:
+    def _spec(self, data: QueueBody, current: m.CampaignSpec | None,
+              number: int = 0) -> m.CampaignSpec:
         now = self.d.stamp()
         changes: dict[str, Any] = {"template_uuid": data.template, "updated_at": now}
         if data.concurrent_call is not None:
@@ -121,6 +122,7 @@ class QueueApi:
             base: dict[str, Any] = {
                 "campaign_uuid": queue_campaign_uuid(data.queue_code),
                 "campaign_name": data.queue_code,
+                "campaign_id": number,
                 "queue_code": data.queue_code,
                 "status": "start",
                 "active": True,
@@ -155,7 +157,8 @@ class QueueApi:
             raise _import_fail(fail)
         async with self.d.campaigns.writing():
             current = await self.d.campaigns.get(campaign_uuid)
-            spec = self._spec(data, current)
+            number = 0 if current is not None else await self.d.campaigns.next_number()
+            spec = self._spec(data, current, number)
             unchanged = current is not None and (
                 spec.model_copy(update={"updated_at": ""})
                 == current.model_copy(update={"updated_at": ""})

@@ -123,6 +123,7 @@ class CampaignObject(_Reply):
     callback_url: str
     orig_campaign_uuid: str = ""
     # ---- this project's extensions -------------------------------------------------------
+    campaign_id: int
     callback_format: str
     template_text: str
     audio_file: str
@@ -172,6 +173,7 @@ def campaign_object(spec: m.CampaignSpec, domain_uuid: str = "") -> CampaignObje
                            else DEFAULT_RECALL),
         enable_encrypt=spec.enable_encrypt,
         callback_url=spec.callback_url,
+        campaign_id=spec.campaign_id,
         callback_format=spec.callback_format,
         template_text=spec.template_text,
         audio_file=spec.audio_file,
@@ -209,7 +211,7 @@ class VbotReply(_Reply):
     status: int
     error: int
     msg: str
-    data: str
+    data: int | str  # the new campaign's numeric id, "-1" on failure
 
 
 # ---- seed 000 / 004 reports ------------------------------------------------------------------

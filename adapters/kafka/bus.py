@@ -119,11 +119,12 @@ class KafkaBus:
 
     async def publish(
         self, topic: str, value: bytes | None, key: bytes | None = None,
-        partition: int | None = None,
+        partition: int | None = None, headers: Sequence[tuple[str, bytes]] = (),
     ) -> None:
         if self._producer is None:
             raise RuntimeError("KafkaBus.start() was not awaited")
-        await self._producer.send_and_wait(topic, value, key=key, partition=partition)
+        await self._producer.send_and_wait(topic, value, key=key, partition=partition,
+                                           headers=list(headers) or None)
         self.on_publish(topic, value or b"")  # a tombstone observed as empty
 
     async def reachable(self, within: float = 5.0) -> bool:
@@ -284,7 +285,9 @@ class KafkaSubscription:
             if records:
                 self._next[tp] = records[-1].offset + 1
             out.extend(
-                BusMessage(tp.topic, tp.partition, r.offset, r.key, r.value) for r in records
+                BusMessage(tp.topic, tp.partition, r.offset, r.key, r.value,
+                           tuple((k, bytes(v or b"")) for k, v in r.headers or ()))
+                for r in records
             )
         return out
 

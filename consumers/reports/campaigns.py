@@ -44,6 +44,7 @@ class CallbackTarget:
     url: str
     format: str  # "seed" | "vbot"
     hotline: str = ""
+    campaign_id: int = 0  # the numeric id (seed 003 webhook campaign_id); 0 = none
 
 
 def _spec(raw: Spec) -> m.CampaignSpec | None:
@@ -140,11 +141,28 @@ class CampaignView:
                 return spec
         return None
 
+    async def by_number(self, campaign_id: int) -> m.CampaignSpec | None:
+        """The campaign with this numeric id (``campaign_id``; 0 names none)."""
+        if campaign_id <= 0:
+            return None
+        for spec in await self.all():
+            if spec.campaign_id == campaign_id:
+                return spec
+        return None
+
+    async def next_number(self) -> int:
+        """One more than the highest numeric id in use. Call it under ``writing()`` and
+        submit the campaign before the lock is released, or two creations share a number
+        (two gateway replicas creating at the same instant still can: the ids are unique
+        per gateway, and a clash shows as two campaigns answering one campaignId)."""
+        return 1 + max((s.campaign_id for s in await self.all()), default=0)
+
     async def callback(self, campaign_uuid: str) -> CallbackTarget | None:
         spec = await self.get(campaign_uuid)
         if spec is None or not spec.callback_url:
             return None
-        return CallbackTarget(spec.callback_url, spec.callback_format, spec.caller_id)
+        return CallbackTarget(spec.callback_url, spec.callback_format, spec.caller_id,
+                              spec.campaign_id)
 
 
 def _drop_pending(seq: int, conn: sqlite3.Connection) -> None:

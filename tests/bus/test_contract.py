@@ -17,7 +17,7 @@ from adapters.memory_bus import MemoryBus
 from engine.ports import Bus, BusMessage
 
 
-@pytest.fixture(params=["memory", "kafka"])
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
 async def bus_and_topic(
     request: pytest.FixtureRequest, kafka_topic_prefix: str
 ) -> AsyncIterator[tuple[Bus, str]]:
@@ -54,6 +54,17 @@ async def test_every_message_is_delivered_once_to_a_group(bus_and_topic: tuple[B
     assert sorted(m.value for m in got) == sorted(f"m{i}".encode() for i in range(200))
     await sub.commit(got)
     await sub.close()
+
+
+async def test_headers_arrive_in_order_with_repeats(bus_and_topic: tuple[Bus, str]) -> None:
+    bus, topic = bus_and_topic
+    headers = [("trace", b"t-1"), ("x", b"\xff\x00"), ("trace", b"t-2")]
+    await bus.publish(topic, b"with", key=b"k", headers=headers)
+    await bus.publish(topic, b"without", key=b"k")
+    sub = await bus.subscribe([topic], "g-headers")
+    got = {m.value: m.headers for m in await fetch_n(sub, 2)}
+    await sub.close()
+    assert got == {b"with": tuple(headers), b"without": ()}
 
 
 async def test_per_key_order_holds(bus_and_topic: tuple[Bus, str]) -> None:

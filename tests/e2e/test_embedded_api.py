@@ -1,5 +1,6 @@
 """The embedded product as a customer meets it: the seed API on localhost, calls through
-the simulator, CDRs pushed to the campaign's callback_url, signed, one per call."""
+the simulator, CDRs pushed to the campaign's callback_url, signed, one per call; a VBot
+client (seed 003) clones that campaign by its numeric id and gets seed 003's webhook."""
 
 from __future__ import annotations
 
@@ -65,8 +66,26 @@ async def test_seed_flow_over_http_pushes_signed_cdrs_to_the_callback_url() -> N
         await post(f"/v1/campaign/{cid}/run/start", {})
         await wait_until(lambda: len(received) >= 4, 60)
 
+        # Seed 003: the campaign's numeric id names it as a template.
+        async with http.get(f"/v3/campaign/{cid}") as resp:
+            number = (await resp.json())["campaign_id"]
+        assert isinstance(number, int) and number > 0
+        clone = await post("/api/campaign/create", {
+            "vbot_id": "446340000", "project_code": "PR1", "campaignID": number,
+            "name": "vbot clone", "phones": [
+                {"fields": [{"key": "phone", "value": f"0913{i:06d}"},
+                            {"key": "name", "value": f"B{i}"}]} for i in range(2)]})
+        assert (clone["status"], clone["error"]) == (1, 0)
+        await wait_until(lambda: len(received) >= 6, 60)
+
     await app.stop()
     await runner.cleanup()
+    vbot = [orjson.loads(body) for _h, body in received[4:]]
+    assert sorted(b["phone"] for b in vbot) == ["0913000000", "0913000001"]
+    assert sorted(b["name"] for b in vbot) == ["B0", "B1"]
+    assert {b["campaign_id"] for b in vbot} == {clone["data"]}  # an Int, as seed 003 says
+    assert all(isinstance(b["status"], int) and "cdr_uuid" in b for b in vbot)
+    received = received[:4]
     bodies = [orjson.loads(body) for _h, body in received]
     assert sorted(b["lead_uuid"] for b in bodies) == sorted(leads)
     for (hdrs, body), cdr in zip(received, bodies, strict=True):

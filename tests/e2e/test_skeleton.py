@@ -79,7 +79,8 @@ async def _bad_input_goes_to_dlq(app: EngineApp) -> None:
     p = app.parts
     await create_campaign(app, campaign("cdlq", concurrent_call=5))
     await p.bus.publish(p.topics.leads, b'{"campaign_uuid": "cdlq", "lead_uuid": ', b"cdlq")
-    await p.bus.publish(p.topics.leads, b'{"campaign_uuid": "cdlq", "lead_uuid": "x"}', b"cdlq")
+    await p.bus.publish(p.topics.leads, b'{"campaign_uuid": "cdlq", "lead_uuid": "x"}', b"cdlq",
+                        headers=[("traceparent", b"00-4bf92f-01"), ("raw", b"\x00\xff")])
     await p.bus.publish(p.topics.leads, b"\xff\xfe not utf-8", b"cdlq")
     leads = await publish_leads(p.bus, p.topics, "cdlq", 5)
     dlq = await collect(p.bus, p.topics.dlq, 3, seconds=60)
@@ -88,6 +89,11 @@ async def _bad_input_goes_to_dlq(app: EngineApp) -> None:
     assert reasons[1].startswith("schema:") and "phone_number" in reasons[1]
     assert reasons[2].startswith("malformed JSON")
     assert dlq[1]["value"] == '{"campaign_uuid": "cdlq", "lead_uuid": "x"}'
+    assert dlq[1]["headers"] == [
+        {"key": "traceparent", "value": "00-4bf92f-01", "value_encoding": "utf-8"},
+        {"key": "raw", "value": "AP8=", "value_encoding": "base64"}]
+    assert [d["error_code"] for d in dlq] == ["malformed_json", "schema", "malformed_json"]
+    assert all(d["timestamp"].endswith("Z") for d in dlq)
     assert dlq[2]["value_encoding"] == "base64"
     cdrs = await collect(p.bus, p.topics.cdr, 5, seconds=60)
     assert sorted(c["lead_uuid"] for c in cdrs) == sorted(leads)

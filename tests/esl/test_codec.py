@@ -37,7 +37,7 @@ from adapters.esl import (
     url_encode,
 )
 
-CAPTURES = pathlib.Path("/work/shared/data/esl-captures")
+CAPTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "esl-captures"
 
 
 def _wire_captures() -> list[str]:

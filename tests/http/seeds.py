@@ -1,30 +1,21 @@
-"""The seed documents' examples, parsed from the files themselves (the contract).
+"""The seed documents' examples, transcribed into tests/fixtures/seeds/<seed>.json.
 
-Each ``Example`` is one curl command (or, for seed 003, the documented request body) with
-the success body and the error bodies that follow it in the document.
+Each ``Example`` is one curl command of a seed document (method, path, query, body) with
+the success body and the error bodies that follow it in the document; ``json_blocks`` are
+the document's JSON blocks in order. Seed 003 has no curl command: its fixture also holds
+its tables (request/response fields in the table's spellings, HTTP statuses, error codes,
+webhook fields and status codes), read with ``seed``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import pytest
-
-
-def seeds_dir() -> Path:
-    env = os.environ.get("DIALER_SEEDS_DIR")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "seeds")
-    for path in candidates:
-        if path.is_dir():
-            return path
-    pytest.fail(f"seed documents not found (set DIALER_SEEDS_DIR); looked in {candidates}")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "seeds"
 
 
 @dataclass
@@ -41,54 +32,26 @@ class Example:
         return self.path + (f"?{self.query}" if self.query else "")
 
 
-_BLOCK = re.compile(r"```\s*(\w*)[^\n]*\n(.*?)```", re.S)
+@cache
+def _load(prefix: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((FIXTURES / f"{prefix}.json").read_text(encoding="utf-8"))
+    return doc
 
 
-def _curl(text: str) -> Example:
-    url = re.search(r"'(https?://[^']+)'", text)
-    assert url, text
-    parts = urlsplit(url.group(1).replace("{{API_HOST}}", "api.example"))
-    data = re.search(r"--data(?:-raw)?\s+'(.*?)'", text, re.S)
-    method = re.search(r"(?:--request|-X)\s+(\w+)", text)
-    verb = method.group(1) if method else ("POST" if data else "GET")
-    return Example(verb, parts.path, parts.query, json.loads(data.group(1)) if data else None)
+def seed(prefix: str) -> dict[str, Any]:
+    """The whole fixture of seed ``prefix`` ("000"…); a fresh copy, callers may mutate it."""
+    copied: dict[str, Any] = json.loads(json.dumps(_load(prefix)))
+    return copied
 
 
 def examples(prefix: str) -> list[Example]:
     """Every curl example of seed ``prefix`` ("000"…), in document order."""
-    (path,) = seeds_dir().glob(f"{prefix}_*.txt")
-    text = path.read_text(encoding="utf-8")
-    out: list[Example] = []
-    mode = ""
-    last_end = 0
-    for block in _BLOCK.finditer(text):
-        lang, content = block.group(1).lower(), block.group(2)
-        between = text[last_end : block.start()]
-        last_end = block.end()
-        if lang == "shell" and "curl" in content:
-            out.append(_curl(content))
-            mode = ""
-            continue
-        if "Error Response" in between:
-            mode = "error"
-        elif "Response trả về" in between:
-            mode = "success"
-        elif between.strip():
-            mode = ""
-        if lang != "json" or not out or not mode:
-            continue
-        value = json.loads(content)
-        if mode == "success" and out[-1].success is None:
-            out[-1].success = value
-        elif mode == "error":
-            out[-1].errors.append(value)
-    return out
+    return [Example(**e) for e in seed(prefix)["examples"]]
 
 
 def json_blocks(prefix: str) -> list[Any]:
-    (path,) = seeds_dir().glob(f"{prefix}_*.txt")
-    text = path.read_text(encoding="utf-8")
-    return [json.loads(b.group(2)) for b in _BLOCK.finditer(text) if b.group(1).lower() == "json"]
+    blocks: list[Any] = seed(prefix)["json_blocks"]
+    return blocks
 
 
 def same_shape(actual: Any, expected: Any, where: str = "$") -> None:

@@ -110,6 +110,16 @@ CASES = [
 ]
 
 
+def documented_failure(path: str, response: Any) -> bool:
+    """Seed 003 answers every failure with HTTP 500 and a status-0 body (error 201 invalid
+    parameters, 400 otherwise): a 500 there is the contract, not a crash."""
+    if path != "/api/campaign/create" or response.status_code != 500:
+        return False
+    body = response.json()
+    return isinstance(body, dict) and body.get("status") == 0 and body.get("error") in (
+        201, 400) and body.get("data") == "-1"
+
+
 @pytest.mark.parametrize(("operation", "mode"), CASES)
 def test_no_server_errors(gateway: ThreadedGateway, operation: Any, mode: GenerationMode) -> None:
     @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
@@ -117,9 +127,12 @@ def test_no_server_errors(gateway: ThreadedGateway, operation: Any, mode: Genera
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
         response = case.call(base_url=gateway.base_url, headers=dict(AUTH), timeout=10)
-        assert response.status_code < 500, (case.method, case.formatted_path,
-                                            response.status_code, response.text[:500])
+        assert response.status_code < 500 or documented_failure(case.path, response), (
+            case.method, case.formatted_path, response.status_code, response.text[:500])
         if mode is GenerationMode.POSITIVE:
-            case.validate_response(response, checks=POSITIVE_CHECKS)
+            checks = [c for c in POSITIVE_CHECKS
+                      if c is not not_a_server_error or not documented_failure(case.path,
+                                                                               response)]
+            case.validate_response(response, checks=checks)
 
     run()

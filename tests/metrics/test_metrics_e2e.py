@@ -61,7 +61,7 @@ async def test_metrics_follow_a_running_campaign(
     assert total(after, "dialer_originate_to_answer_seconds_count") == answered > 0
     # 40 leads through 6 slots: at least 34 slots were freed while work waited, and refilled.
     assert total(after, "dialer_refill_latency_seconds_count") >= 34
-    assert total(after, "dialer_dlq_records_total", reason="malformed_JSON") == 1
+    assert total(after, "dialer_dlq_records_total", reason="malformed_json") == 1  # its error_code
     assert total(after, "dialer_live_calls", campaign="m1") == 0
     assert total(after, "dialer_leads", campaign="m1", state="completed") + total(
         after, "dialer_leads", campaign="m1", state="exhausted") == 40

@@ -13,7 +13,7 @@ from adapters.memory_bus import MemoryBus
 from engine.ports import Bus, BusMessage
 
 
-@pytest.fixture(params=["memory", "kafka"])
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
 async def bus_and_topics(
     request: pytest.FixtureRequest, kafka_topic_prefix: str
 ) -> AsyncIterator[tuple[Bus, list[str]]]:

@@ -25,6 +25,7 @@ from consumers.webhooks import VBOT_STATUS, WebhookSender
 from engine.ports import Bus, Topics
 from proto import messages as m
 from tests.http.rig import collect, kafka_bus, until
+from tests.http.seeds import seed
 from tests.reports.test_store import BASE, cdr
 
 SECRET = b"per-deployment-secret"
@@ -92,10 +93,10 @@ class Rig:
     campaigns: CampaignView
     sender: WebhookSender
 
-    async def campaign(self, uuid_: str, url: str, fmt: str = "seed") -> None:
+    async def campaign(self, uuid_: str, url: str, fmt: str = "seed", number: int = 0) -> None:
         spec = m.CampaignSpec.model_validate({
             "campaign_uuid": uuid_, "campaign_name": uuid_, "callback_url": url,
-            "callback_format": fmt, "caller_id": "02873000000"})
+            "callback_format": fmt, "caller_id": "02873000000", "campaign_id": number})
         await self.bus.publish(self.topics.control,
                                m.dumps(m.UpsertCampaign(campaign=spec)), key=uuid_.encode())
         async with asyncio.timeout(10):
@@ -158,7 +159,8 @@ async def test_retries_with_backoff_then_delivers_signed_once(
 
 
 async def test_the_last_failure_is_dead_lettered(
-    rig: Callable[..., Awaitable[Rig]], receivers: Callable[..., Awaitable[Receiver]]
+    rig: Callable[..., Awaitable[Rig]], receivers: Callable[..., Awaitable[Receiver]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     always_down = await receivers(failures=1000, status=500)
     refuses = await receivers(failures=1000, status=410)
@@ -177,7 +179,12 @@ async def test_the_last_failure_is_dead_lettered(
         record = m.DlqRecord.model_validate_json(letter.value)
         assert record.source_topic == r.topics.cdr and letter.key in (b"down", b"gone")
         assert m.CdrRecord.model_validate_json(record.value).cdr_uuid in ("cdr-0", "cdr-1")
+        assert record.error_code == "webhook_failed"
     assert (len(always_down.seen), len(refuses.seen)) == (3, 1)
+    # The log line says which campaign, lead and call (JSON fields, adapters/logs.py).
+    logged = {(rec.campaign, rec.lead, rec.call) for rec in caplog.records  # type: ignore[attr-defined]
+              if rec.getMessage().startswith("webhook dead-lettered")}
+    assert logged == {("down", "lead-0", "cdr-0"), ("gone", "lead-1", "cdr-1")}
 
 
 async def test_a_slow_receiver_does_not_hold_up_other_campaigns(
@@ -203,7 +210,7 @@ async def test_vbot_format(
 ) -> None:
     receiver = await receivers()
     r = await rig()
-    await r.campaign("v", receiver.url, fmt="vbot")
+    await r.campaign("v", receiver.url, fmt="vbot", number=2932)
     statuses = ["answered", "no_answer", "busy", "cancel", "invalid", "failed"]
     for i, status in enumerate(statuses):
         await r.cdrs("v", i, 1, status=status)
@@ -216,7 +223,11 @@ async def test_vbot_format(
                           "description", "status", "time_call", "postage", "service_charge",
                           "action_log", "event_data"}
     assert (first["campaign_id"], first["hotline"], first["time_call"]) == (
-        "v", "02873000000", 15)
+        2932, "02873000000", 15)  # seed 003: campaign_id is an Int, the numeric id
+    types = {"Int": int, "Double": float, "String": str}
+    for column in seed("003")["webhook"]["autocall_history_fields"]:
+        value = first[column["name"]]
+        assert type(value) is types[column["type"]], (column, value)
 
 
 async def test_campaigns_without_callback_are_skipped(
