@@ -51,6 +51,7 @@ if str(ROOT) not in sys.path:
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
+from aiokafka.errors import KafkaError  # noqa: E402
 from aiokafka.partitioner import murmur2  # noqa: E402
 
 from adapters.app import EngineApp  # noqa: E402
@@ -344,9 +345,23 @@ async def raw_consumer(bootstrap: str, broker_pid: int | None, topic: str, n: in
         await consumer.stop()
 
 
-async def committed_total(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
-    offsets = await admin.list_consumer_group_offsets(group)
+async def committed_total(admin: AIOKafkaAdminClient, group: str, topic: str,
+                          coordinator: int) -> int:
+    try:
+        offsets = await admin.list_consumer_group_offsets(
+            group, group_coordinator_id=coordinator)
+    except KafkaError:  # the coordinator is still loading: not there yet
+        return -1
     return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
+
+
+async def find_coordinator(admin: AIOKafkaAdminClient, group: str) -> int:
+    for _ in range(200):
+        try:
+            return int(await admin.find_coordinator(group))
+        except KafkaError:  # a new group's coordinator is being elected: ask again
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"no coordinator for {group}")
 
 
 async def engine_ingest(bootstrap: str, broker_pid: int | None, topics: Topics, n: int,
@@ -358,6 +373,7 @@ async def engine_ingest(bootstrap: str, broker_pid: int | None, topics: Topics, 
     try:
         await app.start()  # returns once the global tables (campaigns) are read
         await wait_for(lambda: app.caught_up, 60, "partitions assigned and restored")
+        coordinator = await find_coordinator(admin, app.group)
         meter = Meter(broker_pid)
         if profiler is not None:
             profiler.enable()
@@ -365,7 +381,7 @@ async def engine_ingest(bootstrap: str, broker_pid: int | None, topics: Topics, 
         # Offsets are the next offset to read: at the end, their sum is n (the leads
         # topic holds only the n leads, no transaction markers).
         while True:  # polled: the broker has no notification for a committed offset
-            if await committed_total(admin, app.group, topics.leads) >= n:
+            if await committed_total(admin, app.group, topics.leads, coordinator) >= n:
                 break
             await asyncio.sleep(0.005)
         result = meter.stop(n, "leads_per_s")
@@ -403,6 +419,42 @@ async def lead_state_count(bootstrap: str, topic: str) -> int:
 
 
 # ---- row 3: latency at a paced rate -------------------------------------------------
+class TxnTimer:
+    """Times every partition transaction of the durable engine (wraps
+    ``KafkaState._transaction`` as a whole while installed): its duration and records."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self._saved: Any = None
+
+    def __enter__(self) -> TxnTimer:
+        from adapters.kafka import state
+
+        self._saved = original = state.KafkaState._transaction
+        samples = self.samples
+
+        async def timed(self: Any, part: Any, staged: Any, offsets: Any) -> None:
+            started = time.perf_counter()
+            await original(self, part, staged, offsets)
+            samples.append((time.perf_counter() - started, len(staged)))
+
+        state.KafkaState._transaction = timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from adapters.kafka import state
+
+        state.KafkaState._transaction = self._saved
+
+    def summary(self) -> dict[str, float]:
+        if not self.samples:
+            return {}
+        d = sorted(x for x, _ in self.samples)
+        return {"txns": len(d), "txn_p50_ms": 1000 * d[len(d) // 2],
+                "txn_p90_ms": 1000 * d[int(len(d) * 0.9)],
+                "records_per_txn": statistics.mean(n for _, n in self.samples)}
+
+
 async def latency_at(bootstrap: str, broker_pid: int | None, rate: float, seconds: float,
                      campaigns: int, cap: int) -> dict[str, float]:
     prefix = f"l{next(_run_ids)}-{os.getpid()}."
@@ -517,7 +569,10 @@ async def run(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -> 
         rows = []
         for rate in a.rates:
             gc.collect()
-            r = await latency_at(bootstrap, broker_pid, rate, a.seconds, a.campaigns, a.cap)
+            with TxnTimer() as timer:
+                r = await latency_at(bootstrap, broker_pid, rate, a.seconds, a.campaigns,
+                                     a.cap)
+            r.update(timer.summary())
             print(f"  {fmt(r)}", file=sys.stderr, flush=True)
             rows.append(r)
         report["row3"] = rows
