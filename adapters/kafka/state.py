@@ -123,7 +123,10 @@ class _Partition:
     number: int
     tag: str
     producer: AIOKafkaProducer
-    staged: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
+    # (topic, key, value, CreateTime in ms): the timestamp is taken when the record is
+    # staged (right after the event that produced it), not when its transaction sends it,
+    # so a reader sees how long the record waited for durability.
+    staged: list[tuple[str, bytes, bytes | None, int]] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     waiting: list[tuple[Originate, Callable[[Originate], None]]] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -198,7 +201,7 @@ class KafkaState:
         return part
 
     def _stage(self, part: _Partition, topic: str, key: bytes, value: bytes | None) -> None:
-        part.staged.append((topic, key, value))
+        part.staged.append((topic, key, value, time.time_ns() // 1_000_000))
         part.wake.set()
 
     def record(self, item: Cdr | LeadEvent) -> None:
@@ -251,7 +254,11 @@ class KafkaState:
             linger_ms=1,
             compression_type="lz4",
             max_batch_size=256 * 1024,
-            **self._options,
+            # A transaction begun right after the previous commit often meets
+            # CONCURRENT_TRANSACTIONS (the coordinator still writes the markers: KAFKA-5477);
+            # aiokafka then waits retry_backoff_ms before AddOffsetsToTxn again. Its default,
+            # 100 ms, was most of a transaction's time (benchmarks/bench_durable.py).
+            **{"retry_backoff_ms": 20, **self._options},
         )
 
     async def open(self, partition: int) -> Restored:
@@ -363,7 +370,7 @@ class KafkaState:
                 self.renewals += 1
 
     async def _commit_until_done(
-        self, part: _Partition, staged: list[tuple[str, bytes, bytes | None]],
+        self, part: _Partition, staged: list[tuple[str, bytes, bytes | None, int]],
         offsets: dict[TopicPartition, int],
     ) -> bool:
         delay = 0.1
@@ -398,15 +405,16 @@ class KafkaState:
         return False
 
     async def _transaction(
-        self, part: _Partition, staged: list[tuple[str, bytes, bytes | None]],
+        self, part: _Partition, staged: list[tuple[str, bytes, bytes | None, int]],
         offsets: dict[TopicPartition, int],
     ) -> None:
         producer = part.producer
         await producer.begin_transaction()
-        for topic, key, value in staged:
+        for topic, key, value, timestamp_ms in staged:
             # send() only queues the record (it waits when the buffer is full: the
             # backpressure); commit_transaction waits for every one of them.
-            await producer.send(topic, value, key=key, partition=part.number)
+            await producer.send(topic, value, key=key, partition=part.number,
+                                timestamp_ms=timestamp_ms)
         if offsets:
             await producer.send_offsets_to_transaction(offsets, self._group)
         await producer.commit_transaction()
