@@ -224,6 +224,7 @@ class EngineApp:
                                tables_elsewhere=True, **durable_io)
         if state is not None:
             state.may_own = lambda p: (t.leads, p) in inputs.assignment()
+            state.on_fenced = lambda _p: inputs.rejoin()
         tables = GlobalTables(bus, t, service.apply, templates=templates,
                               on_campaign=inputs.campaign_appeared)
         loop = asyncio.get_running_loop()

@@ -219,6 +219,12 @@ class InputConsumer:
         # Messages that carried fields this version ignores, per topic (and which fields).
         self.unknown_fields = UnknownFields()
 
+    def rejoin(self) -> None:
+        """Ask the group to rebalance (where the bus can: Kafka)."""
+        rejoin = getattr(self._sub, "rejoin", None)
+        if rejoin is not None:
+            rejoin()
+
     def assignment(self) -> frozenset[tuple[str, int]]:
         """Partitions this engine instance owns now (so the campaigns keyed onto them)."""
         return self._sub.assignment() if self._sub is not None else frozenset()

@@ -22,6 +22,9 @@ class Originate:
     timeout_s: int
     # Channel variables for the switch; the adapter escapes or refuses every value.
     variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Monotonic time after which the call must not be sent any more (0: no limit): the
+    # durable engine's dial intent expires, so a paused engine cannot dial late.
+    not_after: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

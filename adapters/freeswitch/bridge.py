@@ -26,6 +26,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,10 @@ from adapters.esl import Event, parse_plain_event
 from engine.errors import CommandTimeout, NotConnected
 
 log = logging.getLogger(__name__)
+
+
+class IntentExpired(NotConnected):
+    """An originate whose durable intent expired before it could be written."""
 
 
 class _Inbound(greenswitch.InboundESL):  # type: ignore[misc]
@@ -116,7 +121,7 @@ class EslBridge:
         self._keep = (None if keep_headers is None
                       else keep_headers | frozenset({"Content-Length"}))
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._inbox: queue.SimpleQueue[tuple[str, asyncio.Future[Reply]] | None] = (
+        self._inbox: queue.SimpleQueue[tuple[str, asyncio.Future[Reply], float] | None] = (
             queue.SimpleQueue()
         )
         self._wakeup: Any = None
@@ -145,13 +150,15 @@ class EslBridge:
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 10)
 
-    async def submit(self, command: str, wait_s: float = 10.0) -> Reply:
-        """Send one command (``api …``/``bgapi …``, optional extra header lines)."""
+    async def submit(self, command: str, wait_s: float = 10.0, not_after: float = 0.0) -> Reply:
+        """Send one command (``api …``/``bgapi …``, optional extra header lines); with
+        ``not_after`` (monotonic), one that could not be written before then is not sent
+        (``IntentExpired``): the check is made right before the socket write."""
         if not self.connected:
             raise NotConnected(f"{self._name}: not connected")
         assert self._loop is not None
         future: asyncio.Future[Reply] = self._loop.create_future()
-        self._inbox.put((command, future))
+        self._inbox.put((command, future, not_after))
         self._poke()
         try:
             return await asyncio.wait_for(future, wait_s)
@@ -248,10 +255,16 @@ class EslBridge:
                 continue
             gevent.spawn(self._run_command, *item)
 
-    def _run_command(self, command: str, future: asyncio.Future[Reply]) -> None:
+    def _run_command(self, command: str, future: asyncio.Future[Reply],
+                     not_after: float = 0.0) -> None:
         conn = self._conn
         if conn is None or not self.connected:
             self._to_loop(_settle, future, None, NotConnected(f"{self._name}: not connected"))
+            return
+        if not_after and time.monotonic() > not_after:
+            # The process was paused (or starved) between the intent's commit and here:
+            # its partition may be another engine's by now. Never sent.
+            self._to_loop(_settle, future, None, IntentExpired(f"{self._name}: intent expired"))
             return
         try:
             response = conn.send(command)

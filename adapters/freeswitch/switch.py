@@ -234,7 +234,7 @@ class FreeSwitchPool:
         self._by_job[job_uuid] = request.call_uuid
         try:
             reply = await node.bridge.submit(
-                f"bgapi {command}\nJob-UUID: {job_uuid}", self._timeout
+                f"bgapi {command}\nJob-UUID: {job_uuid}", self._timeout, request.not_after
             )
         except NotConnected:
             # Never reached the switch: the caller ends the leg itself.

@@ -266,6 +266,13 @@ class KafkaSubscription:
     def assignment(self) -> frozenset[tuple[str, int]]:
         return frozenset((tp.topic, tp.partition) for tp in self._consumer.assignment())
 
+    def rejoin(self) -> None:
+        """Ask the group for a new rebalance (aiokafka has no public call for it; its
+        coordinator's ``request_rejoin`` is what a metadata change uses)."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        if coordinator is not None:
+            coordinator.request_rejoin()
+
     async def lag(self) -> int:
         """Messages between this member's positions and its partitions' end offsets (read
         now), transaction markers included: 0 means caught up with the end read now."""

@@ -50,6 +50,15 @@ class PartitionOwner:
         try:
             for p in sorted(self._state.known - mine):
                 await self.hand_over(p)
+            # A partition kept through the rebalance may have been another engine's in a
+            # generation this member missed (its membership expired under load): then that
+            # engine fenced our producer and our state is stale. A lease transaction tells.
+            kept = sorted(mine & self._state.owned)
+            probes = await asyncio.gather(*(self._state.probe(p) for p in kept))
+            for p, ours in zip(kept, probes, strict=True):
+                if not ours:
+                    log.warning("partition %d: fenced while kept; taking it afresh", p)
+                    await self.hand_over(p)
             for p in sorted(mine - self._state.owned):  # the others are kept as they are
                 if p in self._state.known:
                     await self.hand_over(p)  # fenced meanwhile: its state here is stale

@@ -159,6 +159,7 @@ class KafkaState:
         intent_ttl: float = 3.0,
         txn_timeout: float = 30.0,
         may_own: Callable[[int], bool] = lambda _p: True,
+        on_fenced: Callable[[int], None] = lambda _p: None,
         client_id: str = "dialer",
     ) -> None:
         self._bootstrap = bootstrap
@@ -167,6 +168,9 @@ class KafkaState:
         self.partition_of = partition_of
         self._options = dict(options or {})
         self.may_own = may_own
+        # Fenced while the group may still give us the partition: the owner asks the
+        # group to rebalance, and the assignment takes the partition afresh if it is ours.
+        self.on_fenced = on_fenced
         self._intent_ttl = intent_ttl
         self._txn_timeout = txn_timeout
         self._parts: dict[int, _Partition] = {}
@@ -330,6 +334,17 @@ class KafkaState:
             log.warning("partition %d closed with %d records not durable", partition, unflushed)
         await _stop_quietly(part.producer)
 
+    async def probe(self, partition: int, deadline: float = 10.0) -> bool:
+        """Is this engine's producer still the partition's? One lease transaction: False
+        when it was fenced (another engine opened the partition meanwhile, e.g. during a
+        generation this member missed) or could not commit in time."""
+        part = self._parts.get(partition)
+        if part is None or part.lost:
+            return False
+        self._stage(part, self._topics.lead_state, f"{LEASE_KEY}{part.tag}".encode(),
+                    orjson.dumps({"owner": self._client_id, "at": time.time()}))
+        return await self.flush(partition, deadline)
+
     def lost(self, partition: int) -> bool:
         part = self._parts.get(partition)
         return part is None or part.lost
@@ -357,8 +372,10 @@ class KafkaState:
                 part.in_flight = False
             part.transactions += 1
             if time.monotonic() - started <= self._intent_ttl:
+                # The socket write itself is checked against the same deadline (bridge).
+                deadline = started + self._intent_ttl
                 for request, go in waiting:
-                    go(request)
+                    go(replace(request, not_after=deadline))
             elif waiting:
                 # Too long since this transaction started: this engine may have been
                 # paused and its partition taken meanwhile. Renew the lease: a fresh
@@ -380,8 +397,9 @@ class KafkaState:
                                        self._txn_timeout)
                 return True
             except ProducerFenced:
-                log.warning("partition %d: fenced by its new owner", part.number)
+                log.warning("partition %d: fenced by another owner", part.number)
                 part.lost = True
+                self.on_fenced(part.number)
                 return False
             except (KafkaError, TimeoutError, OSError) as err:
                 self._log_outage(part.number, err)

@@ -4,9 +4,11 @@ over real loopback sockets: one CallEnded per originate whatever happens to the 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 
@@ -270,3 +272,21 @@ def test_the_adapter_decodes_every_header_it_reads() -> None:
     read |= {"Event-Name", "Event-Subclass"}  # Event.name and Event.subclass
     assert len(read) > 15
     assert read <= switch.HEADERS, sorted(read - switch.HEADERS)
+
+
+async def test_an_originate_whose_intent_expired_never_reaches_the_switch(
+    make_sim: MakeSim,
+) -> None:
+    """The durable engine stamps each released originate with its intent's deadline; the
+    bridge checks it right before the socket write, so an engine paused between its commit
+    and the write (a zombie whose partition moved meanwhile) sends nothing late."""
+    sim = await make_sim()
+    pool = await started(sim)
+    late = replace(request(), not_after=time.monotonic() - 0.001)
+    with pytest.raises(NotConnected, match="intent expired"):
+        await pool.originate(late)
+    fresh = replace(request(), not_after=time.monotonic() + 30.0)
+    await pool.originate(fresh)
+    await wait_until(lambda: sim.originate_count == 1)
+    assert late.call_uuid not in sim.channels and pool.tracked == 1
+    await pool.close()
