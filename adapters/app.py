@@ -221,7 +221,8 @@ class EngineApp:
                           "before_close": owner.close}
         inputs = InputConsumer(bus, t, service.apply, group=self.group,
                                park_seconds=s.park_seconds, templates=templates,
-                               tables_elsewhere=True, **durable_io)
+                               tables_elsewhere=True, sync=lambda: tables.sync(),
+                               **durable_io)
         if state is not None:
             state.may_own = lambda p: (t.leads, p) in inputs.assignment()
             state.on_fenced = lambda _p: inputs.rejoin()

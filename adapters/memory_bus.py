@@ -106,6 +106,12 @@ class MemorySubscription:
     def assignment(self) -> frozenset[tuple[str, int]]:
         return frozenset((topic, 0) for topic in self._positions)
 
+    async def ends(self) -> dict[tuple[str, int], int]:
+        return {(t, 0): len(self._bus._logs[t]) for t in self._positions}
+
+    async def behind(self, ends: Mapping[tuple[str, int], int]) -> int:
+        return sum(max(0, end - self._positions.get(t, end)) for (t, _p), end in ends.items())
+
     async def lag(self) -> int:
         """Messages between this reader's positions and the ends of its partitions."""
         return sum(len(self._bus._logs[t]) - pos for t, pos in self._positions.items())

@@ -188,6 +188,7 @@ class InputConsumer:
         settle: Callable[[], None] = lambda: None,
         partition_of: Callable[[str], int] | None = None,
         before_close: Callable[[], Awaitable[None]] | None = None,
+        sync: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Durable mode (the engine on Kafka): ``listener`` restores and hands over
         partitions, ``settle`` makes the engine hand its state changes to the durability
@@ -201,6 +202,7 @@ class InputConsumer:
         self._settle = settle
         self._partition_of = partition_of
         self._before_close = before_close
+        self._sync = sync  # the global tables catch up before a batch is taken
         self._topics = topics
         self._apply = apply
         self._group = group
@@ -239,6 +241,8 @@ class InputConsumer:
         try:
             while not self._stopping.is_set():
                 batch = await self._sub.fetch(max_wait=0.5)
+                if batch and self._sync is not None:
+                    await self._sync()
                 self._forget_lost_partitions(self._sub.assignment())
                 await self._release_appeared()
                 for msg in batch:
@@ -399,20 +403,47 @@ class GlobalTables:
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
         self.applied = 0
+        self._reader: Subscription | None = None
+        self._progress = asyncio.Event()  # set after every fetch the reader has applied
 
     async def run(self) -> None:
-        reader = await self._bus.read([self._topics.control, self._topics.dnc], {})
+        reader = self._reader = await self._bus.read(
+            [self._topics.control, self._topics.dnc], {})
         try:
             while not self._stopping.is_set():
                 batch = await reader.fetch(max_wait=0.3)
                 for msg in batch:
                     self._take(msg)
+                self._progress.set()
                 # Caught up means the end offsets are reached, not a fetch that came back
                 # empty (a slow broker answers empty long before the end).
                 if not self.ready.is_set() and not batch and await reader.lag() == 0:
                     self.ready.set()
         finally:
+            self._reader = None
             await reader.close()
+
+    async def sync(self, patience: float = 30.0) -> None:
+        """Return once everything written to the tables before this call is applied.
+
+        Kafka orders a partition, not topics: a lead fetched by the group consumer may
+        overtake a global do-not-call entry (or its campaign's upsert) that its producer
+        had acknowledged before sending the lead. The input consumer calls this before it
+        takes a batch, so the lead is checked against every entry written before it."""
+        reader = self._reader
+        if reader is None:
+            return
+        target = await reader.ends()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while await reader.behind(target) > 0:
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                log.warning("global tables still behind after %.0f s; taking the batch",
+                            patience)
+                return
 
     def _take(self, msg: BusMessage) -> None:
         try:

@@ -38,6 +38,12 @@ class Subscription(Protocol):
     async def lag(self) -> int:
         """Messages between this member's positions and the end offsets read now."""
 
+    async def ends(self) -> dict[tuple[str, int], int]:
+        """The end offset of each partition this member reads, as of now."""
+
+    async def behind(self, ends: Mapping[tuple[str, int], int]) -> int:
+        """Messages between this member's positions and ``ends``."""
+
 
 class Rebalance(Protocol):
     """Told when a group member gains or loses partitions (``Bus.subscribe``). Both are

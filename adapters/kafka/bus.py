@@ -273,6 +273,22 @@ class KafkaSubscription:
         if coordinator is not None:
             coordinator.request_rejoin()
 
+    async def ends(self) -> dict[tuple[str, int], int]:
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        found = await self._consumer.end_offsets(assigned)
+        return {(tp.topic, tp.partition): int(end) for tp, end in found.items()}
+
+    async def behind(self, ends: Mapping[tuple[str, int], int]) -> int:
+        owned = self._consumer.assignment()
+        behind = 0
+        for (topic, partition), end in ends.items():
+            tp = TopicPartition(topic, partition)
+            if tp in owned:
+                behind += max(0, end - await self._consumer.position(tp))
+        return behind
+
     async def lag(self) -> int:
         """Messages between this member's positions and its partitions' end offsets (read
         now), transaction markers included: 0 means caught up with the end read now."""
