@@ -106,10 +106,11 @@ class DeadBus(MemoryBus):
 
     dead = False
 
-    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    async def publish(self, topic: str, value: bytes | None, key: bytes | None = None,
+                      partition: int | None = None) -> None:
         if self.dead:
             raise ConnectionError("broker unreachable")
-        await super().publish(topic, value, key)
+        await super().publish(topic, value, key, partition)
 
 
 async def test_stop_ends_within_its_deadlines_when_the_bus_is_gone(
