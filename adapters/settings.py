@@ -49,24 +49,30 @@ class Settings(BaseSettings):
     """Kafka bootstrap brokers, host:port[,host:port…]."""
     kafka_partitions: int = 3
     """Partition count of the topics the dialer creates (leads, dnc and control must match)."""
-    # Topic creation (ensure_topics): replication factor and min.insync.replicas of every
-    # topic the dialer creates (3 and 2 on a production cluster).
     kafka_replication_factor: int = Field(default=1, ge=1)
+    """Replication factor of every topic the dialer creates (ensure_topics; 3 on a
+    production cluster)."""
     kafka_min_insync_replicas: int = Field(default=1, ge=1)
-    # Security of every Kafka client (producer, consumers, admin) of every role; the
-    # translation to aiokafka arguments is adapters/kafka/security.py.
+    """min.insync.replicas of every topic the dialer creates (2 on a production cluster)."""
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
         "PLAINTEXT"
     )
+    """Security of every Kafka client (producer, consumers, admin) of every role; the
+    translation to aiokafka arguments is adapters/kafka/security.py."""
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    """SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)."""
     kafka_sasl_username: str = ""
+    """SASL user name."""
     kafka_sasl_password: SecretStr = SecretStr("")
-    # PEM files: the CA that signed the brokers' certificates (default: the system CAs),
-    # and for mutual TLS the client's certificate and key.
+    """SASL password."""
     kafka_ssl_cafile: str = ""
+    """PEM file of the CA that signed the brokers' certificates (default: the system CAs)."""
     kafka_ssl_certfile: str = ""
+    """PEM file of the client's certificate (mutual TLS)."""
     kafka_ssl_keyfile: str = ""
+    """PEM file of the client's key (mutual TLS)."""
     kafka_ssl_check_hostname: bool = True
+    """Check that the broker's certificate names the host connected to."""
     topic_prefix: str = "autocall."
     """Prefix of every topic name (leads, dnc, control, cdr, lead-events, dlq)."""
     instance: str = Field(default="dialer", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
