@@ -106,12 +106,16 @@ class DialerService:
         self._hooks = hooks
         self._refills = RefillTracker()
         calls.set_listener(self.on_call_event)
+        self._snapshots: list[tuple[LeadInput, LeadSnapshot]] = []
         dialer.set_journal(self._journal)
 
     def _journal(self, snap: LeadSnapshot) -> None:
+        # Held until the step hands the core's outputs over: a state change and the records
+        # it produced (the CDR of the call that ended, the lead event) then reach the
+        # durability layer together, so no transaction can hold one without the other.
         lead = self.dialer.leads.get(snap.lead_uuid)
         if lead is not None:
-            self._durable.journal(lead.input, snap)
+            self._snapshots.append((lead.input, snap))
 
     # ---- inputs --------------------------------------------------------------------
     def apply(self, command: Command) -> None:
@@ -172,6 +176,9 @@ class DialerService:
         dialing = self._originating and not self._held
         if dialing:
             self.dialer.pump(now)
+        snapshots, self._snapshots = self._snapshots, []
+        for lead_in, snap in snapshots:  # before the originates they precede
+            self._durable.journal(lead_in, snap)
         for action in self.dialer.drain():
             if isinstance(action, Originate):
                 self._durable.dial(action, self._go)
@@ -312,7 +319,10 @@ class DialerService:
     def hand_over(self, tag: str, campaigns: Iterable[str]) -> int:
         """The partition is another engine's now: forget its leads and calls (the calls go
         on; their next owner adopts them). Returns the number of calls handed over."""
-        calls = self.dialer.unload(set(campaigns))
+        gone = set(campaigns)
+        calls = self.dialer.unload(gone)
+        self._snapshots = [(i, snap) for i, snap in self._snapshots
+                           if snap.campaign_uuid not in gone]
         if self._ownership is not None:
             self._ownership.unfollow(tag, calls)
         self.kick()
