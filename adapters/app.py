@@ -107,6 +107,7 @@ class EngineApp:
         self._with_api = api
         self._tables_task: asyncio.Task[None] | None = None
         self._tables: GlobalTables | None = None
+        self._stall_task: asyncio.Task[None] | None = None
         self._temp_dir: str | None = None
 
     @property
@@ -201,7 +202,8 @@ class EngineApp:
                                options=client_options(s), client_id=s.instance)
             service = DialerService(dialer, switch, state, SystemClock(), ownership=switch,
                                     hooks=self._hooks)
-            owner = PartitionOwner(state, service, t.leads)
+            owner = PartitionOwner(state, service, t.leads,
+                                   stall_s=s.kafka_session_timeout_ms / 2000)
             opened.append(("durable state", state.close_all))
         else:
             service = DialerService(dialer, switch, publisher, SystemClock(),
@@ -226,6 +228,8 @@ class EngineApp:
         if state is not None:
             state.may_own = lambda p: (t.leads, p) in inputs.assignment()
             state.on_fenced = lambda _p: inputs.rejoin()
+        if owner is not None:
+            owner.rejoin = inputs.rejoin
         tables = GlobalTables(bus, t, service.apply, templates=templates,
                               on_campaign=inputs.campaign_appeared)
         loop = asyncio.get_running_loop()
@@ -233,6 +237,10 @@ class EngineApp:
         self._tables_task.add_done_callback(self._task_ended)
         await asyncio.wait_for(tables.ready.wait(), 120)
         opened.append(("global tables", lambda: self._stop_task(tables.stop, self._tables_task)))
+        if owner is not None:
+            stall_task = loop.create_task(owner.watch_stalls(), name="stall-watch")
+            self._stall_task = stall_task
+            opened.append(("stall watch", lambda: _cancelled(stall_task)))
         self._consumer_task = loop.create_task(inputs.run(), name="inputs")
         self._consumer_task.add_done_callback(self._task_ended)
         opened.append(("inputs", lambda: self._stop_task(inputs.stop, self._consumer_task)))
@@ -316,6 +324,9 @@ class EngineApp:
         if p.api is not None:
             await bounded(p.api.stop(), limit, "api")
         p.service.stop_originating()
+        if self._stall_task is not None:
+            await _cancelled(self._stall_task)
+            self._stall_task = None
         # The consumer hands every partition over before leaving: it gets the drain time too.
         await bounded(self._stop_task(p.inputs.stop, self._consumer_task),
                       limit + s.drain_seconds, "inputs")
@@ -375,3 +386,8 @@ def _staged_commit(state: KafkaState) -> Callable[[Sequence[BusMessage]], Awaita
             state.stage_offsets(partition, offsets)
 
     return commit
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

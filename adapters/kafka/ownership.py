@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from aiokafka.errors import KafkaError
 
@@ -25,12 +26,42 @@ log = logging.getLogger(__name__)
 
 
 class PartitionOwner:
-    def __init__(self, state: KafkaState, service: DialerService, leads_topic: str) -> None:
+    def __init__(self, state: KafkaState, service: DialerService, leads_topic: str,
+                 *, stall_s: float = 5.0) -> None:
+        """``stall_s``: a pause of the event loop this long (half the group's session
+        timeout) may have cost this member its partitions (SIGSTOP, a VM freeze, a
+        starved process): dialing stops until a rebalance has confirmed them."""
         self._state = state
         self._service = service
         self._leads = leads_topic
+        self._stall_s = stall_s
+        self.rejoin: Callable[[], None] = lambda: None
         self.restoring = 0
         self.assignments = 0  # completed assignments (readiness needs one)
+        self.stalls = 0
+
+    async def watch_stalls(self, tick: float = 0.1) -> None:
+        """Notice the process was paused: the group may have given our partitions away
+        while a new owner has not fenced us yet, so what this engine held (or now pumps
+        from the events buffered meanwhile) must not be dialed before the group has
+        confirmed the assignment again (a rebalance, whose listener probes every kept
+        partition with a lease transaction)."""
+        asked = 0.0
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(tick)  # a heartbeat of the event loop itself
+            now = time.monotonic()
+            if now - before >= self._stall_s and not self._state.suspended:
+                self.stalls += 1
+                log.warning("event loop paused %.1f s: dialing held until the group "
+                            "confirms this engine's partitions", now - before)
+                self._state.suspended = True
+                self._service.hold()
+                self.rejoin()
+                asked = now
+            elif self._state.suspended and now - asked >= 2 * self._stall_s:
+                self.rejoin()  # the first request found no poll to act on: ask again
+                asked = now
 
     def _numbers(self, partitions: frozenset[tuple[str, int]]) -> set[int]:
         return {p for topic, p in partitions if topic == self._leads}
@@ -64,6 +95,7 @@ class PartitionOwner:
                     await self.hand_over(p)  # fenced meanwhile: its state here is stale
                 await self._take(p)
             self.assignments += 1
+            self._state.resume()
         finally:
             self._service.release_hold()
 

@@ -135,6 +135,9 @@ class _Partition:
     lost: bool = False
     in_flight: bool = False  # a transaction is being written
     transactions: int = 0
+    # Originates whose intent is durable but that wait while ownership is re-verified
+    # (the process was paused); not pending: no transaction is needed until then.
+    held: list[tuple[Originate, Callable[[Originate], None]]] = field(default_factory=list)
 
     def pending(self) -> bool:
         return self.in_flight or bool(self.staged or self.offsets or self.waiting)
@@ -171,6 +174,7 @@ class KafkaState:
         # Fenced while the group may still give us the partition: the owner asks the
         # group to rebalance, and the assignment takes the partition afresh if it is ours.
         self.on_fenced = on_fenced
+        self.suspended = False  # ownership in doubt: originates are held (PartitionOwner)
         self._intent_ttl = intent_ttl
         self._txn_timeout = txn_timeout
         self._parts: dict[int, _Partition] = {}
@@ -329,7 +333,7 @@ class KafkaState:
         if part.task is not None:
             part.task.cancel()
             await asyncio.gather(part.task, return_exceptions=True)
-        unflushed = len(part.staged) + len(part.waiting)
+        unflushed = len(part.staged) + len(part.waiting) + len(part.held)
         if unflushed:
             log.warning("partition %d closed with %d records not durable", partition, unflushed)
         await _stop_quietly(part.producer)
@@ -344,6 +348,17 @@ class KafkaState:
         self._stage(part, self._topics.lead_state, f"{LEASE_KEY}{part.tag}".encode(),
                     orjson.dumps({"owner": self._client_id, "at": time.time()}))
         return await self.flush(partition, deadline)
+
+    def resume(self) -> None:
+        """Ownership was verified again (a rebalance completed): held originates go out
+        after one more lease transaction each partition must still be able to commit."""
+        self.suspended = False
+        for part in self._parts.values():
+            if part.held and not part.lost:
+                part.waiting[:0] = part.held
+                self._stage(part, self._topics.lead_state, f"{LEASE_KEY}{part.tag}".encode(),
+                            orjson.dumps({"owner": self._client_id, "at": time.time()}))
+            part.held = []
 
     def lost(self, partition: int) -> bool:
         part = self._parts.get(partition)
@@ -371,7 +386,9 @@ class KafkaState:
             finally:
                 part.in_flight = False
             part.transactions += 1
-            if time.monotonic() - started <= self._intent_ttl:
+            if self.suspended:
+                part.held.extend(waiting)
+            elif time.monotonic() - started <= self._intent_ttl:
                 # The socket write itself is checked against the same deadline (bridge).
                 deadline = started + self._intent_ttl
                 for request, go in waiting:
