@@ -212,6 +212,11 @@ class KafkaState:
         part.staged.append((topic, key, value, time.time_ns() // 1_000_000))
         part.wake.set()
 
+    def _stage_lease(self, part: _Partition) -> None:
+        """One record that only a producer nobody fenced can commit (a lease renewal)."""
+        self._stage(part, self._topics.lead_state, f"{LEASE_KEY}{part.tag}".encode(),
+                    orjson.dumps({"owner": self._client_id, "at": time.time()}))
+
     def record(self, item: Cdr | LeadEvent) -> None:
         part = self._part(item.campaign_uuid)
         if part is not None:
@@ -345,8 +350,7 @@ class KafkaState:
         part = self._parts.get(partition)
         if part is None or part.lost:
             return False
-        self._stage(part, self._topics.lead_state, f"{LEASE_KEY}{part.tag}".encode(),
-                    orjson.dumps({"owner": self._client_id, "at": time.time()}))
+        self._stage_lease(part)
         return await self.flush(partition, deadline)
 
     def resume(self) -> None:
@@ -356,8 +360,7 @@ class KafkaState:
         for part in self._parts.values():
             if part.held and not part.lost:
                 part.waiting[:0] = part.held
-                self._stage(part, self._topics.lead_state, f"{LEASE_KEY}{part.tag}".encode(),
-                            orjson.dumps({"owner": self._client_id, "at": time.time()}))
+                self._stage_lease(part)
             part.held = []
 
     def lost(self, partition: int) -> bool:
@@ -399,8 +402,7 @@ class KafkaState:
                 # transaction (one lease record) commits only if no one fenced us; the
                 # originates go out after it, if it is quick enough.
                 part.waiting[:0] = waiting
-                self._stage(part, self._topics.lead_state, f"{LEASE_KEY}{part.tag}".encode(),
-                            orjson.dumps({"owner": self._client_id, "at": time.time()}))
+                self._stage_lease(part)
                 self.renewals += 1
 
     async def _commit_until_done(

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -56,6 +56,29 @@ class _Recorder(dict[str, Any]):
     def by(self, instance: str, since: float = 0.0) -> int:
         return sum(1 for at, chan in self.log
                    if at >= since and chan.variables.get("autocall_engine") == instance)
+
+
+@pytest.fixture
+async def switch() -> AsyncIterator[tuple[FsSimulator, _Recorder]]:
+    """The simulator on loopback, its channel table spied on."""
+    sim = FsSimulator(scenario=LONG_TALK, host="127.0.0.1", port=0, sps=1000)
+    await sim.start()
+    recorder = _Recorder()
+    sim.engine.channels = recorder
+    yield sim, recorder
+    await sim.stop()
+
+
+@pytest.fixture
+async def kafka(kafka_bootstrap: str,
+                kafka_topic_prefix: str) -> AsyncIterator[tuple[KafkaBus, Topics]]:
+    """A bus on the test's topics, as upstream systems publish to them."""
+    topics = Topics(kafka_topic_prefix)
+    bus = KafkaBus(kafka_bootstrap, topics=topics.all, partitions=3,
+                   compacted=(topics.control, topics.dnc, topics.lead_state))
+    await bus.start()
+    yield bus, topics
+    await bus.close()
 
 
 async def _read_committed(bootstrap: str, topic: str, want: int, seconds: float,
@@ -125,16 +148,11 @@ def _engine_env(bootstrap: str, prefix: str, sim_port: int, instance: str) -> di
 
 @pytest.mark.timeout(180)
 async def test_sigkill_mid_campaign_loses_nothing_and_dials_nothing_twice(
-    kafka_bootstrap: str, kafka_topic_prefix: str,
+    kafka_bootstrap: str, kafka_topic_prefix: str, kafka: tuple[KafkaBus, Topics],
+    switch: tuple[FsSimulator, _Recorder],
 ) -> None:
-    sim = FsSimulator(scenario=LONG_TALK, host="127.0.0.1", port=0, sps=1000)
-    await sim.start()
-    recorder = _Recorder()
-    sim.engine.channels = recorder
-    topics = Topics(kafka_topic_prefix)
-    bus = KafkaBus(kafka_bootstrap, topics=topics.all, partitions=3,
-                   compacted=(topics.control, topics.dnc, topics.lead_state))
-    await bus.start()
+    sim, recorder = switch
+    bus, topics = kafka
     victim = await _spawn_engine(kafka_bootstrap, kafka_topic_prefix, sim.port, "victim")
     survivor: EngineApp | None = None
     try:
@@ -185,27 +203,20 @@ async def test_sigkill_mid_campaign_loses_nothing_and_dials_nothing_twice(
             await victim.wait()
         if survivor is not None:
             await survivor.stop()
-        await bus.close()
-        await sim.stop()
 
 
 @pytest.mark.timeout(180)
 async def test_a_zombie_resumed_after_losing_its_partition_originates_nothing(
-    kafka_bootstrap: str, kafka_topic_prefix: str,
+    kafka_bootstrap: str, kafka_topic_prefix: str, kafka: tuple[KafkaBus, Topics],
+    switch: tuple[FsSimulator, _Recorder],
 ) -> None:
     """SIGSTOP past the session timeout: another engine fences the partition, restores it
     and dials on. SIGCONT: the paused engine's held originates and whatever its buffered
     hangup events make it pump can no longer reach the switch (its producer is fenced, its
     intents expired); the campaign stays within concurrent_call and nothing is dialed
     twice."""
-    sim = FsSimulator(scenario=LONG_TALK, host="127.0.0.1", port=0, sps=1000)
-    await sim.start()
-    recorder = _Recorder()
-    sim.engine.channels = recorder
-    topics = Topics(kafka_topic_prefix)
-    bus = KafkaBus(kafka_bootstrap, topics=topics.all, partitions=3,
-                   compacted=(topics.control, topics.dnc, topics.lead_state))
-    await bus.start()
+    sim, recorder = switch
+    bus, topics = kafka
     zombie = await _spawn_engine(kafka_bootstrap, kafka_topic_prefix, sim.port, "zombie")
     survivor: EngineApp | None = None
     loop = asyncio.get_running_loop()
@@ -244,21 +255,16 @@ async def test_a_zombie_resumed_after_losing_its_partition_originates_nothing(
             await zombie.wait()
         if survivor is not None:
             await survivor.stop()
-        await bus.close()
-        await sim.stop()
 
 
 @pytest.mark.timeout(180)
 async def test_a_graceful_stop_hands_live_calls_over_without_dropping_one(
-    kafka_bootstrap: str, kafka_topic_prefix: str,
+    kafka_bootstrap: str, kafka_topic_prefix: str, switch: tuple[FsSimulator, _Recorder],
 ) -> None:
     """A rolling restart's SIGTERM path (EngineApp.stop): the engine stops dialing, makes
     its state durable and leaves; the other engine adopts the calls still up, which end
     with their normal CDR: none is hung up, none has an unknown outcome."""
-    sim = FsSimulator(scenario=LONG_TALK, host="127.0.0.1", port=0, sps=1000)
-    await sim.start()
-    recorder = _Recorder()
-    sim.engine.channels = recorder
+    sim, recorder = switch
     topics = Topics(kafka_topic_prefix)
     first = _survivor(kafka_bootstrap, kafka_topic_prefix, sim.port, "first")
     second: EngineApp | None = None
@@ -296,4 +302,3 @@ async def test_a_graceful_stop_hands_live_calls_over_without_dropping_one(
         for app in (first, second):
             if app is not None and app.started:
                 await app.stop()
-        await sim.stop()
