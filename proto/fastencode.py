@@ -1,11 +1,11 @@
 """JSON of the engine's output records without a pydantic round trip.
 
-``adapters.publisher.encode`` builds a ``CdrRecord``/``LeadEventRecord`` per record and
-dumps it: about 7 % of the engine's CPU per call, for records the engine built itself from
-typed values. These encoders write the same bytes straight from the frozen dataclasses
-(orjson serialises a slotted dataclass field by field, in declaration order, which is the
-wire models' order: tests/test_fastencode.py holds both to byte equality and validates the
-output against the models).
+Building a ``CdrRecord``/``LeadEventRecord`` per record and dumping it cost about 7 % of
+the engine's CPU per call, for records the engine built itself from typed values; the
+publisher and the durable state write with this module. These encoders write the same
+bytes straight from the frozen dataclasses (orjson serialises a slotted dataclass field by
+field, in declaration order, which is the wire models' order: tests/test_fastencode.py
+holds both to byte equality and validates the output against the models).
 
 What the pydantic path did beyond copying, done here too: floats stay floats (an ``at``
 given as an int is written ``5.0``, as ``float`` fields are), and ``additional`` (a
@@ -48,7 +48,7 @@ def encode_lead_event(record: LeadEvent) -> bytes:
 
 
 def encode(record: Cdr | LeadEvent) -> bytes:
-    """Same bytes as ``adapters.publisher.encode`` for records the engine builds."""
+    """Same bytes as the pydantic models write for records the engine builds."""
     if isinstance(record, LeadEvent):
         return encode_lead_event(record)
     return encode_cdr(record)
