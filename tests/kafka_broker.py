@@ -38,7 +38,6 @@ import concurrent.futures
 import contextlib
 import ctypes
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -54,12 +53,14 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, for_code
+
+from tests.cache_lock import file_lock
 
 __all__ = [
     "KafkaBroker", "KafkaBrokerError", "SecureListener", "create_topics", "wait_until_ready",
@@ -438,7 +439,7 @@ class KafkaBroker:
             self.timings["ensure_jars"] = time.monotonic() - started
             return self.lib_dir
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with _file_lock(self.cache_dir / ".lock"):
+        with file_lock(self.cache_dir / ".lock"):
             if not self.jars_complete():
                 self._resolve_jars()
         self.timings["ensure_jars"] = time.monotonic() - started
@@ -753,16 +754,6 @@ def _pid_alive(pid: int) -> bool:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def main() -> None:

@@ -11,18 +11,17 @@ parallel run never sees half an install. CI installs it itself on its first run.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+from tests.cache_lock import file_lock
 
 PARSER_VERSION: Final = "3.6.6"
 CACHE_ENV: Final = "DIALER_NODE_CACHE"
@@ -61,7 +60,7 @@ def parser_dir(version: str = PARSER_VERSION) -> Path:
     if _installed(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target.with_name(target.name + ".lock")):
+    with file_lock(target.with_name(target.name + ".lock")):
         if not _installed(target):
             _install(version, target)
     return target
@@ -69,16 +68,6 @@ def parser_dir(version: str = PARSER_VERSION) -> Path:
 
 def _installed(target: Path) -> bool:
     return (target / "node_modules" / "@asyncapi" / "parser" / "package.json").is_file()
-
-
-@contextlib.contextmanager
-def _locked(lock: Path) -> Iterator[None]:
-    with lock.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _install(version: str, target: Path) -> None:

@@ -18,8 +18,6 @@ Order of preference:
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import re
@@ -28,9 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
+
+from tests.cache_lock import file_lock
 
 __all__ = ["HELM_VERSION", "HelmUnavailable", "helm_path"]
 
@@ -65,7 +64,7 @@ def helm_path(version: str = HELM_VERSION) -> Path:
     if _works(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target.with_name(target.name + ".lock")):
+    with file_lock(target.with_name(target.name + ".lock")):
         if not _works(target):  # another process may have built it while we waited
             _build(version, target)
     return target
@@ -80,16 +79,6 @@ def _works(path: Path) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return run.returncode == 0 and run.stdout.startswith("v3.")
-
-
-@contextlib.contextmanager
-def _locked(lock: Path) -> Iterator[None]:
-    with lock.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _build(version: str, target: Path) -> None:
