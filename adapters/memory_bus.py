@@ -16,7 +16,7 @@ class MemoryBus:
         self._logs: dict[str, list[BusMessage]] = defaultdict(list)
         self._committed: dict[tuple[str, str], int] = {}
         self._changed = asyncio.Event()
-        # Observability (adapters/metrics.py): every acknowledged publish, every reader.
+        # Observability (dialer/metrics.py): every acknowledged publish, every reader.
         self.on_publish: Callable[[str, bytes], None] = lambda _t, _v: None
         self.subscriptions: weakref.WeakSet[MemorySubscription] = weakref.WeakSet()
 

@@ -48,9 +48,9 @@ def _campaign_message(window: int) -> bytes:
 async def engine_run(port: int, calls: int, window: int) -> tuple[float, float]:
     """(wall, process CPU) seconds from the leads being published to the last CDR on the
     cdr topic (start-up and shutdown are not counted)."""
-    from adapters.app import EngineApp
     from adapters.memory_bus import MemoryBus
-    from adapters.settings import FsNode, Settings
+    from dialer.app import EngineApp
+    from dialer.settings import FsNode, Settings
 
     settings = Settings(bus="memory", simulator=False, instance="bench",
                         fs_nodes=[FsNode(name="fs1", host="127.0.0.1", port=port,

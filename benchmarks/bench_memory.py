@@ -27,8 +27,8 @@ VARIANTS = ("raw", "dicts", "engine")
 def _engine(n: int) -> dict[str, float]:
     import orjson
 
-    from adapters import gctune
     from consumers.inputs import decode
+    from dialer import gctune
     from engine.core import Dialer
     from engine.model import Campaign, CampaignStatus
     from engine.ports import BusMessage, Topics

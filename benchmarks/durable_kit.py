@@ -24,10 +24,10 @@ import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.partitioner import murmur2  # noqa: E402
 
-from adapters.app import EngineApp  # noqa: E402
 from adapters.fssim import Scenario  # noqa: E402
 from adapters.kafka import KafkaBus  # noqa: E402
-from adapters.settings import Settings  # noqa: E402
+from dialer.app import EngineApp  # noqa: E402
+from dialer.settings import Settings  # noqa: E402
 from engine.ports import Topics  # noqa: E402
 from proto import messages as m  # noqa: E402
 

@@ -118,7 +118,7 @@ def render(cdr: m.CdrRecord, target: CallbackTarget) -> bytes:
 
 
 def _fields(msg: BusMessage) -> dict[str, str]:
-    """Log fields of a CDR message: its campaign, lead and call (adapters/logs.py)."""
+    """Log fields of a CDR message: its campaign, lead and call (dialer/logs.py)."""
     try:
         cdr = orjson.loads(msg.value or b"null")
     except orjson.JSONDecodeError:

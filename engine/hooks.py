@@ -1,5 +1,5 @@
 """The hooks the engine's shell calls at its boundaries (style.md §12): what an operator
-measures, without the engine knowing how it is measured. adapters/metrics.py implements
+measures, without the engine knowing how it is measured. dialer/metrics.py implements
 them with Prometheus; the load test adds its own recorder; ``NO_HOOKS`` does nothing.
 
 Times are the engine clock's seconds (``Clock.now``), so latencies are differences of two

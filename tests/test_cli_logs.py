@@ -16,10 +16,10 @@ from importlib import metadata
 import orjson
 import pytest
 
-from adapters import settings_doc
-from adapters.cli import main
-from adapters.logs import JsonFormatter, log_fields
-from adapters.settings import Settings
+from dialer import settings_doc
+from dialer.cli import main
+from dialer.logs import JsonFormatter, log_fields
+from dialer.settings import Settings
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,7 +47,7 @@ def test_each_role_help_lists_every_setting(
 
 
 def test_the_readme_settings_reference_is_generated() -> None:
-    assert not settings_doc.drifted(), "run: python -m adapters.settings_doc --write"
+    assert not settings_doc.drifted(), "run: python -m dialer.settings_doc --write"
     text = settings_doc.README.read_text(encoding="utf-8")
     for row in settings_doc.rows():
         assert f"| `{row.env}` |" in text
@@ -77,7 +77,7 @@ def test_the_reference_generator_sees_drift(tmp_path: object) -> None:
 
 def test_invalid_settings_are_one_line_without_the_value() -> None:
     env = {"PATH": "/usr/bin:/bin", "DIALER_API_TOKENS": '["s3cr3t-token', "HOME": "/tmp"}
-    run = subprocess.run([sys.executable, "-m", "adapters.cli", "engine"], env=env,
+    run = subprocess.run([sys.executable, "-m", "dialer.cli", "engine"], env=env,
                          capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 2
     (line,) = run.stderr.strip().splitlines()
@@ -156,7 +156,7 @@ UNCAUGHT = {
 
 @pytest.mark.parametrize("where", list(UNCAUGHT))
 def test_uncaught_errors_are_one_json_record(where: str) -> None:
-    code = "import gevent.hub\nfrom adapters.logs import configure_logging\nconfigure_logging()\n"
+    code = "import gevent.hub\nfrom dialer.logs import configure_logging\nconfigure_logging()\n"
     run = subprocess.run([sys.executable, "-c", code + UNCAUGHT[where]], capture_output=True,
                          text=True, timeout=60, check=False)
     (line,) = run.stderr.strip().splitlines()

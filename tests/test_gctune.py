@@ -6,7 +6,7 @@ from __future__ import annotations
 def test_the_engine_tunes_the_collector_for_long_lived_leads() -> None:
     import gc
 
-    from adapters import gctune
+    from dialer import gctune
 
     before = gc.get_threshold()
     try:

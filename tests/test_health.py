@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.health import HealthServer
+from dialer.health import HealthServer
 
 
 @pytest.fixture

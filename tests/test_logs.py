@@ -8,7 +8,7 @@ import logging
 
 import orjson
 
-from adapters.logs import JsonFormatter, RateLimit
+from dialer.logs import JsonFormatter, RateLimit
 
 
 def test_a_retry_storm_is_cut_to_a_few_lines_and_the_suppressed_are_counted() -> None:

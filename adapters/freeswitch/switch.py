@@ -29,8 +29,8 @@ import orjson
 from adapters.esl import Event
 from adapters.freeswitch.bridge import EslBridge
 from adapters.freeswitch.dialstring import DialPlan, originate_command
-from adapters.logs import log_fields
 from engine.errors import CallControlError, NotConnected
+from engine.logfields import log_fields
 from engine.model import CallResult
 from engine.ports import CallAnswered, CallDtmf, CallEnded, CallEvent
 from engine.records import Originate

@@ -70,7 +70,7 @@ class KafkaBus:
         self._layout = layout if layout is not None else TopicLayout(
             partitions=partitions, tables=frozenset(compacted))
         self._producer: AIOKafkaProducer | None = None
-        # Observability (adapters/metrics.py): every acknowledged publish, every reader.
+        # Observability (dialer/metrics.py): every acknowledged publish, every reader.
         self.on_publish: Callable[[str, bytes], None] = lambda _t, _v: None
         self.subscriptions: weakref.WeakSet[KafkaSubscription] = weakref.WeakSet()
 

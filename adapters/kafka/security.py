@@ -20,14 +20,35 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError, SaslAuthenticationFailed, UnsupportedSaslMechanismError
 from aiokafka.helpers import create_ssl_context
+from pydantic import SecretStr
 
-from adapters.settings import Settings
 from engine.errors import DialerError
+
+
+class SecuritySettings(Protocol):
+    """The DIALER_KAFKA_* settings this module reads (dialer.settings.Settings has them)."""
+
+    @property
+    def kafka_security_protocol(self) -> str: ...
+    @property
+    def kafka_sasl_mechanism(self) -> str: ...
+    @property
+    def kafka_sasl_username(self) -> str: ...
+    @property
+    def kafka_sasl_password(self) -> SecretStr: ...
+    @property
+    def kafka_ssl_cafile(self) -> str: ...
+    @property
+    def kafka_ssl_certfile(self) -> str: ...
+    @property
+    def kafka_ssl_keyfile(self) -> str: ...
+    @property
+    def kafka_ssl_check_hostname(self) -> bool: ...
 
 
 class KafkaSecurityError(DialerError):
@@ -66,7 +87,7 @@ async def connect_failure(bootstrap: str, options: Mapping[str, Any]) -> DialerE
     return KafkaUnreachable(f"{where} did not answer the clients (it answers now)")
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
+def client_options(settings: SecuritySettings) -> dict[str, Any]:
     """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
     protocol = settings.kafka_security_protocol
     options: dict[str, Any] = {"security_protocol": protocol}
@@ -93,7 +114,7 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def ssl_context(settings: Settings) -> ssl.SSLContext:
+def ssl_context(settings: SecuritySettings) -> ssl.SSLContext:
     """A client context that verifies the broker's certificate chain (always) and its host
     name (unless DIALER_KAFKA_SSL_CHECK_HOSTNAME=false, for brokers addressed by an IP
     their certificate does not name)."""

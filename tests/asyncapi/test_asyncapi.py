@@ -48,7 +48,7 @@ def test_every_channel_has_kafka_bindings_and_every_message_a_key() -> None:
 
 
 def test_the_documented_defaults_are_the_settings_defaults() -> None:
-    from adapters.settings import Settings
+    from dialer.settings import Settings
 
     fields = Settings.model_fields
     assert fields["kafka_partitions"].default == generate.DEFAULT_PARTITIONS

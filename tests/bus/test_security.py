@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.kafka.security import KafkaSecurityError, client_options, describe
-from adapters.settings import Settings
+from dialer.settings import Settings
 from tests.kafka_broker import make_tls_material
 
 

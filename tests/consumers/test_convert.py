@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from adapters.settings import Settings
 from consumers.convert import Template, campaign
+from dialer.settings import Settings
 from engine.model import CallStatus, ModeCall
 from proto import messages as m
 

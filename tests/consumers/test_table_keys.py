@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from adapters.app import EngineApp
 from adapters.fssim import Scenario
 from adapters.memory_bus import MemoryBus
-from adapters.settings import Settings
 from consumers import keys
 from consumers.inputs import decode
+from dialer.app import EngineApp
+from dialer.settings import Settings
 from engine.commands import DeleteCampaign, Dnc
 from engine.ports import BusMessage, Topics
 from proto import messages as m

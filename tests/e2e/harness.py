@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from adapters.app import EngineApp
 from consumers import keys
+from dialer.app import EngineApp
 from engine.ports import Bus, Topics
 from proto import messages as m
 

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapters.app import EngineApp
 from adapters.fssim import CallScript, Outcome, Scenario
-from adapters.settings import Settings
+from dialer.app import EngineApp
+from dialer.settings import Settings
 from proto import messages as m
 from tests.e2e.harness import campaign, collect, create_campaign, wait_until
 

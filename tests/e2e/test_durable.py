@@ -23,10 +23,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from adapters.app import EngineApp
 from adapters.fssim import FsSimulator, Scenario
 from adapters.kafka import KafkaBus
-from adapters.settings import Settings
+from dialer.app import EngineApp
+from dialer.settings import Settings
 from engine.ports import Topics
 from proto import messages as m
 from tests.e2e.harness import campaign, phone, wait_until
@@ -106,7 +106,7 @@ async def _read_committed(bootstrap: str, topic: str, want: int, seconds: float,
 async def _spawn_engine(bootstrap: str, prefix: str, sim_port: int,
                         instance: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from adapters.cli import main; raise SystemExit(main(['engine']))",
+        sys.executable, "-c", "from dialer.cli import main; raise SystemExit(main(['engine']))",
         env=_engine_env(bootstrap, prefix, sim_port, instance),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -12,11 +12,11 @@ import orjson
 from aiohttp import web
 from pydantic import SecretStr
 
-from adapters.app import EngineApp
 from adapters.fssim import Scenario
 from adapters.memory_bus import MemoryBus
-from adapters.settings import Settings
 from consumers.webhooks import verify
+from dialer.app import EngineApp
+from dialer.settings import Settings
 from tests.e2e.harness import wait_until
 
 SECRET = "whsec-test"

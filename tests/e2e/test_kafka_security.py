@@ -21,10 +21,10 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from adapters.app import EngineApp
 from adapters.fssim import Scenario
 from adapters.kafka.security import KafkaSecurityError
-from adapters.settings import Settings
+from dialer.app import EngineApp
+from dialer.settings import Settings
 from tests.e2e.test_roles import free_port
 from tests.kafka_broker import SecureListener
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.app import EngineApp
 from adapters.fssim import Scenario
 from adapters.memory_bus import MemoryBus
-from adapters.settings import Settings
+from dialer.app import EngineApp
+from dialer.settings import Settings
 from engine.commands import AddLead
 from engine.model import LeadInput
 from tests.e2e.harness import campaign, create_campaign, publish_leads, wait_until
@@ -128,10 +128,10 @@ async def test_stop_ends_within_its_deadlines_when_the_bus_is_gone(
     p.service.apply(AddLead(LeadInput("late", "cdead", ("0901234999",))))
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    with caplog.at_level(logging.INFO, logger="adapters.app"):
+    with caplog.at_level(logging.INFO, logger="dialer.app"):
         await app.stop()
     assert loop.time() - t0 < 8.0, "stop waited past its deadlines"
-    said = [r.getMessage() for r in caplog.records if r.name == "adapters.app"]
+    said = [r.getMessage() for r in caplog.records if r.name == "dialer.app"]
     assert re.fullmatch(r"engine stopped: [1-9]\d* records could not be flushed", said[-1]), said
 
 

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
-from adapters.app import EngineApp
 from adapters.fssim import FsSimulator, Scenario
 from adapters.memory_bus import MemoryBus
-from adapters.settings import FsNode, Settings
+from dialer.app import EngineApp
+from dialer.settings import FsNode, Settings
 from proto import messages as m
 from tests.e2e.harness import campaign, collect, create_campaign, publish_leads, wait_until
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from adapters.app import EngineApp
 from adapters.fssim import Scenario
 from adapters.memory_bus import MemoryBus
-from adapters.settings import Settings
+from dialer.app import EngineApp
+from dialer.settings import Settings
 from engine.ports import Topics
 from proto import messages as m
 from tests.e2e.harness import (

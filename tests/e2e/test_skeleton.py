@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.app import EngineApp
 from adapters.fssim import Scenario
 from adapters.memory_bus import MemoryBus
-from adapters.settings import Settings
+from dialer.app import EngineApp
+from dialer.settings import Settings
 from proto import messages as m
 from tests.e2e.harness import (
     campaign,

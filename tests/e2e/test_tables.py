@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from adapters.app import EngineApp
 from adapters.fssim import Scenario
 from adapters.kafka.topics import TopicCreationFailed, UnsafeTopic, describe_topic_configs
-from adapters.settings import Settings
 from consumers import keys
+from dialer.app import EngineApp
+from dialer.settings import Settings
 from engine.ports import BusMessage, Topics
 from proto import messages as m
 from tests.e2e.harness import campaign, publish_control, publish_dnc, wait_until

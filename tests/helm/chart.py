@@ -3,7 +3,7 @@
 Shared by the tests in this directory (fixtures in conftest.py). ``render`` runs
 ``helm template`` (cached per argument list); ``pod_env`` resolves a container's environment
 the way the kubelet does it (envFrom, then env in order, with ``$(VAR)`` expansion,
-fieldRef and secretKeyRef), so it can be loaded into ``adapters.settings.Settings``.
+fieldRef and secretKeyRef), so it can be loaded into ``dialer.settings.Settings``.
 """
 
 from __future__ import annotations

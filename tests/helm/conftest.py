@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.settings import Settings
+from dialer.settings import Settings
 from tests.helm.chart import HA_VALUES, Rendered, render
 from tests.helm.helm_bin import HELM_ENV, HelmUnavailable, helm_path
 

@@ -4,7 +4,7 @@
 ``ci/ha-values.yaml`` (existingSecret, three engine pods, two FreeSWITCH nodes, Kafka over
 SASL_SSL). The rendered objects are parsed and checked for what a deployment depends on;
 the pods' environment is resolved the way the kubelet does it and loaded into
-``adapters.settings.Settings``, so a chart that would start a mis-configured dialer fails
+``dialer.settings.Settings``, so a chart that would start a mis-configured dialer fails
 here.
 
 helm comes from ``tests/helm/helm_bin.py`` (built from the Go module proxy on first use).
@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.cli import _parser
-from adapters.settings import Settings
+from dialer.cli import _parser
+from dialer.settings import Settings
 from tests.helm.chart import (
     CHART,
     DOCKERFILE,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.health import HealthServer
+from dialer.health import HealthServer
 from tests.helm.chart import (
     CHART,
     HA_VALUES,

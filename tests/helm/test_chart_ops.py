@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.settings import Settings
+from dialer.settings import Settings
 from tests.helm.chart import (
     CHART,
     EXISTING_SECRET,

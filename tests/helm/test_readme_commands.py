@@ -5,7 +5,7 @@ calls helm runs in bash (``set -euo pipefail``) from the repository root, with
 ``tests/helm/readme_shims.py`` standing in for the cluster: ``helm install``/``upgrade``
 render with the real helm (``template`` + ``lint --strict``, same arguments), ``kubectl
 create secret`` records the Secret. The test then loads every rendered pod's environment
-into ``adapters.settings.Settings`` and checks that each ``--set`` reached the objects as
+into ``dialer.settings.Settings`` and checks that each ``--set`` reached the objects as
 its author meant it (``config.kafkaBootstrap`` with all its brokers).
 """
 

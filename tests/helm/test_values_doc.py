@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.settings import Settings
+from dialer.settings import Settings
 from tests.helm.chart import CHART, PROPOSED_SETTINGS, run_helm
 from tests.helm.values_doc import README, VALUES, render_readme, rows
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import orjson
 
-from adapters.cli import _parser
-from adapters.loadtest import from_args, report, runner
-from adapters.loadtest.config import NodeSpec
+from dialer.cli import _parser
+from dialer.loadtest import from_args, report, runner
+from dialer.loadtest.config import NodeSpec
 
 ARGS = ["loadtest", "--node", "cps=40,max_sessions=30", "--node", "cps=25,max_sessions=200",
         "--campaigns", "3", "--concurrency", "12", "--leads", "240", "--speed", "60",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 
-from adapters.loadtest.config import LoadConfig
-from adapters.loadtest.progress import Progress
-from adapters.loadtest.runner import LoadRun
+from dialer.loadtest.config import LoadConfig
+from dialer.loadtest.progress import Progress
+from dialer.loadtest.runner import LoadRun
 
 
 async def test_terminal_block_redraws_in_place_and_plain_lines_do_not() -> None:

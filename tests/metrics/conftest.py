@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.app import EngineApp
 from adapters.fssim import Outcome, Scenario
-from adapters.health import HealthServer
 from adapters.memory_bus import MemoryBus
-from adapters.observe import embedded_health
-from adapters.settings import Settings
+from dialer.app import EngineApp
+from dialer.health import HealthServer
+from dialer.observe import embedded_health
+from dialer.settings import Settings
 
 SCENARIO = Scenario(speed=20.0, ring_time=(1.0, 3.0), talk_time=(2.0, 5.0), seed=5,
                     outcomes={Outcome.ANSWERED: 0.6, Outcome.BUSY: 0.2,

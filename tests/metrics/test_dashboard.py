@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters.app import EngineApp
-from adapters.health import HealthServer
+from dialer.app import EngineApp
+from dialer.health import HealthServer
 from tests.e2e.harness import campaign, collect, create_campaign, publish_leads, wait_until
 from tests.metrics.scrape import names, scrape
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import aiohttp
 
-from adapters.app import EngineApp
-from adapters.health import HealthServer
+from dialer.app import EngineApp
+from dialer.health import HealthServer
 from tests.e2e.harness import campaign, collect, create_campaign, publish_leads, wait_until
 from tests.metrics.scrape import names, scrape, total
 

@@ -8,11 +8,11 @@ import asyncio
 import aiohttp
 import pytest
 
-from adapters.app import EngineApp
-from adapters.health import HealthServer
 from adapters.kafka import KafkaBus
-from adapters.metrics import Metrics
-from adapters.reachability import BusWatch
+from dialer.app import EngineApp
+from dialer.health import HealthServer
+from dialer.metrics import Metrics
+from dialer.reachability import BusWatch
 from tests.e2e.harness import wait_until
 from tests.kafka_broker import KafkaBroker
 from tests.metrics.scrape import scrape, total

@@ -15,8 +15,8 @@ import pytest
 
 from adapters.kafka import KafkaBus
 from adapters.memory_bus import MemoryBus
-from adapters.publish import publish_file
 from consumers.inputs import decode
+from dialer.publish import publish_file
 from engine.commands import AddLead, Dnc, UpsertCampaign
 from engine.ports import Topics
 from tests.e2e.harness import collect

@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from adapters.settings import Settings
 from consumers.egress import EgressPolicy, EgressRefused, GuardedResolver
 from consumers.webhooks import (
     REPLAY_WINDOW_S,
@@ -25,6 +24,7 @@ from consumers.webhooks import (
     sign,
     verify,
 )
+from dialer.settings import Settings
 from proto import messages as m
 from tests.http.rig import collect, until
 from tests.webhooks.test_sender import Receiver, Rig, receivers, rig  # noqa: F401

@@ -181,7 +181,7 @@ async def test_the_last_failure_is_dead_lettered(
         assert m.CdrRecord.model_validate_json(record.value).cdr_uuid in ("cdr-0", "cdr-1")
         assert record.error_code == "webhook_failed"
     assert (len(always_down.seen), len(refuses.seen)) == (3, 1)
-    # The log line says which campaign, lead and call (JSON fields, adapters/logs.py).
+    # The log line says which campaign, lead and call (JSON fields, dialer/logs.py).
     logged = {(rec.campaign, rec.lead, rec.call) for rec in caplog.records  # type: ignore[attr-defined]
               if rec.getMessage().startswith("webhook dead-lettered")}
     assert logged == {("down", "lead-0", "cdr-0"), ("gone", "lead-1", "cdr-1")}

@@ -32,7 +32,7 @@ matplotlib.use("Agg")  # files only: no display, no GUI toolkit
 import matplotlib.pyplot as plt
 import orjson
 
-from adapters.loadtest.runner import LoadResult
+from dialer.loadtest.runner import LoadResult
 
 SERIES_COLUMNS = ("second", "originations", "cdrs", "answered", "live_engine", "live_switch",
                   "queue_depth", "refills", "refill_p50_ms", "refill_p99_ms")

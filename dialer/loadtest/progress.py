@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from adapters.loadtest.runner import LoadRun
+    from dialer.loadtest.runner import LoadRun
 
 PLAIN_EVERY = 5.0
 RATE_WINDOW = 5  # seconds the displayed rate averages over

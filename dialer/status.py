@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.settings import Settings
+from dialer.settings import Settings
 
 TERMINAL = ("completed", "exhausted", "skipped", "invalid", "removed")
 

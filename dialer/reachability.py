@@ -1,6 +1,6 @@
 """Is the bus reachable? A periodic probe whose last answer readiness and metrics read.
 
-Readiness must be cheap and synchronous (adapters/health.py), and a Kafka outage does not
+Readiness must be cheap and synchronous (dialer/health.py), and a Kafka outage does not
 surface on its own on an idle producer: so the probe asks the cluster for its metadata
 every ``interval`` seconds (bounded by ``timeout``) and keeps the answer. A bus without a
 ``reachable`` coroutine (the in-memory bus) is always reachable.

@@ -29,18 +29,18 @@ import uvloop
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from adapters import loadtest, publish
-from adapters import status as status_cmd
-from adapters.app import EngineApp, bounded, webhook_options
 from adapters.fssim import Outcome, Scenario
-from adapters.health import HealthServer
 from adapters.http.stack import ApiStack
-from adapters.logs import configure_logging
-from adapters.observe import embedded_health, readiness_checks
-from adapters.reachability import BusWatch
-from adapters.settings import DEV_TOKEN, DEV_WEBHOOK_SECRET, Settings
-from adapters.settings_doc import help_text
 from consumers.webhooks import redeliver
+from dialer import loadtest, publish
+from dialer import status as status_cmd
+from dialer.app import EngineApp, bounded, webhook_options
+from dialer.health import HealthServer
+from dialer.logs import configure_logging
+from dialer.observe import embedded_health, readiness_checks
+from dialer.reachability import BusWatch
+from dialer.settings import DEV_TOKEN, DEV_WEBHOOK_SECRET, Settings
+from dialer.settings_doc import help_text
 from engine.errors import DialerError
 from engine.phone import mask
 from engine.ports import Subscription

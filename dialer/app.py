@@ -20,7 +20,6 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from adapters import gctune
 from adapters.clock import SystemClock
 from adapters.freeswitch import DialPlan, FreeSwitchPool, NodeConfig
 from adapters.fssim import FsSimulator, Scenario
@@ -31,12 +30,13 @@ from adapters.kafka.security import client_options
 from adapters.kafka.state import KafkaState
 from adapters.kafka.topics import TopicLayout
 from adapters.memory_bus import MemoryBus
-from adapters.metrics import Metrics
 from adapters.publisher import RecordPublisher
-from adapters.reachability import BusWatch
-from adapters.settings import Settings
 from consumers.convert import Template
 from consumers.inputs import GlobalTables, InputConsumer
+from dialer import gctune
+from dialer.metrics import Metrics
+from dialer.reachability import BusWatch
+from dialer.settings import Settings
 from engine.core import Dialer
 from engine.hooks import EngineHooks, FanOut
 from engine.pacing import SwitchNode
@@ -94,7 +94,7 @@ class EngineApp:
         hooks: EngineHooks | None = None,
     ) -> None:
         self.settings = settings
-        # Every role's /metrics (adapters/metrics.py); ``hooks`` adds an observer (loadtest).
+        # Every role's /metrics (dialer/metrics.py); ``hooks`` adds an observer (loadtest).
         self.metrics = Metrics()
         self._hooks: EngineHooks = self.metrics if hooks is None else FanOut([self.metrics, hooks])
         self.bus_watch: BusWatch | None = None
@@ -156,7 +156,7 @@ class EngineApp:
 
     async def _start(self, opened: list[tuple[str, Callable[[], Awaitable[object]]]]) -> None:
         s = self.settings
-        gctune.tune()  # see adapters/gctune.py: millions of long-lived leads
+        gctune.tune()  # see dialer/gctune.py: millions of long-lived leads
         bus = self.make_bus()
         await bus.start()
         opened.append(("bus", bus.close))

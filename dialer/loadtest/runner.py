@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from adapters.app import EngineApp
 from adapters.fssim import FsSimulator, Scenario
-from adapters.loadtest.config import LoadConfig
-from adapters.loadtest.progress import Progress
-from adapters.loadtest.recorder import Recorder
-from adapters.observe import embedded_health
-from adapters.settings import FsNode, Settings
+from dialer.app import EngineApp
+from dialer.loadtest.config import LoadConfig
+from dialer.loadtest.progress import Progress
+from dialer.loadtest.recorder import Recorder
+from dialer.observe import embedded_health
+from dialer.settings import FsNode, Settings
 from engine.ports import Subscription
 from proto import messages as m
 

@@ -4,7 +4,7 @@ config (arguments → LoadConfig), runner (simulators + engine + feeding + readi
 recorder (what is measured), progress (the live display), report (CSV, PNG, HTML, table).
 """
 
-from adapters.loadtest.config import LoadConfig, NodeSpec, add_arguments, from_args
+from dialer.loadtest.config import LoadConfig, NodeSpec, add_arguments, from_args
 
 __all__ = ["LoadConfig", "NodeSpec", "add_arguments", "from_args", "main"]
 
@@ -13,7 +13,7 @@ async def main(config: LoadConfig) -> int:
     """Run, write the report folder, print the summary table."""
     from pathlib import Path
 
-    from adapters.loadtest import report, runner
+    from dialer.loadtest import report, runner
 
     result = await runner.run(config)
     out = Path(config.out)

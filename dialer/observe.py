@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from adapters.app import EngineApp
-from adapters.health import HealthServer
+from dialer.app import EngineApp
+from dialer.health import HealthServer
 
 
 def readiness_checks(app: EngineApp) -> dict[str, Callable[[], bool]]:

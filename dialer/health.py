@@ -13,7 +13,7 @@ started", "switch node connected"); the server never awaits anything of the comp
 No authentication: the port is meant for the kubelet, not for a Service or an Ingress.
 
 - ``GET /metrics``: Prometheus text exposition, when the wiring gives a ``metrics``
-  renderer (adapters/metrics.py); 404 otherwise. Labels carry no secret or phone number.
+  renderer (dialer/metrics.py); 404 otherwise. Labels carry no secret or phone number.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ messages.
 
 Fields. A record carries ``campaign``, ``lead`` and ``call`` (the uuids) where they are
 known, from two sources: ``extra={"campaign": …}`` on the call (what engine/ and
-consumers/ do: they know the ids and need nothing from here), and ``log_fields(…)``, a
-context manager that binds them for everything logged inside it, in the same task and in
-the tasks it spawns (a contextvar: asyncio copies the context into new tasks).
+consumers/ do: they know the ids and need nothing from here), and ``log_fields(…)``
+(engine/logfields.py), a context manager that binds them for everything logged inside it,
+in the same task and in the tasks it spawns (a contextvar: asyncio copies the context into
+new tasks).
 
 Errors. An exception is one record: ``exc_type``, ``exc`` (the message) and ``traceback``
 (the formatted traceback as one string, newlines escaped by JSON), never lines of text on
@@ -19,38 +20,18 @@ rest (a Kafka client logs every retry during an outage).
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import orjson
 
-FIELDS = ("campaign", "lead", "call")
+from engine.logfields import FIELDS, bound, log_fields
 
-_bound: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
-    "dialer_log_fields", default=MappingProxyType({}))
-
-
-@contextlib.contextmanager
-def log_fields(**fields: str | None) -> Iterator[None]:
-    """Bind ``campaign``/``lead``/``call`` (empty or None: left out) for the records logged
-    inside, on top of what is bound already."""
-    unknown = set(fields) - set(FIELDS)
-    if unknown:
-        raise TypeError(f"not a log field: {sorted(unknown)}")
-    token = _bound.set(MappingProxyType(
-        {**_bound.get(), **{k: v for k, v in fields.items() if v}}))
-    try:
-        yield
-    finally:
-        _bound.reset(token)
-
+__all__ = ["FIELDS", "JsonFormatter", "RateLimit", "configure_logging", "log_fields"]
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -60,7 +41,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        doc.update(_bound.get())
+        doc.update(bound())
         for name in FIELDS:
             value = getattr(record, name, None)
             if value:

@@ -33,10 +33,10 @@ from typing import Any, TextIO
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from adapters.app import EngineApp
 from adapters.memory_bus import MemoryBus
-from adapters.settings import Settings
 from consumers import keys
+from dialer.app import EngineApp
+from dialer.settings import Settings
 from engine.ports import Bus, Topics
 from proto import messages as m
 

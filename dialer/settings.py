@@ -38,7 +38,7 @@ DEV_WEBHOOK_SECRET = "change-me"
 
 class Settings(BaseSettings):
     """Every field is ``DIALER_<NAME>``; its docstring is its description in ``-h`` and in
-    the README's settings reference (``python -m adapters.settings_doc --write``)."""
+    the README's settings reference (``python -m dialer.settings_doc --write``)."""
 
     model_config = SettingsConfigDict(env_prefix="DIALER_", env_nested_delimiter="__",
                                       use_attribute_docstrings=True)
