@@ -240,9 +240,14 @@ class FreeSwitchPool:
             # Never reached the switch: the caller ends the leg itself.
             self._forget(request.call_uuid)
             raise
-        except CallControlError:
-            # Sent, reply lost: the outcome is unknown; reconciliation settles it.
-            log.warning("originate reply lost on node %s", node.config.name)
+        except CallControlError as err:
+            # Sent, no reply in time. Measured cause (benchmarks/RESULTS.md, "10,000 concurrent
+            # calls"): a process stalled past the command timeout (SIGSTOP, a starved host),
+            # whose timers fire before the gevent thread reads the replies waiting in the
+            # socket. The outcome is unknown, so the call stays tracked: its channel's events
+            # settle it, or the sweep ends it when the switch never created one.
+            log.warning("originate reply lost on node %s (%s); the call stays tracked until "
+                        "its events or the sweep settle it", node.config.name, err)
             return
         if not reply.text.startswith("+OK"):
             self._forget(request.call_uuid)

@@ -54,6 +54,14 @@ class LoadConfig:
     drain_seconds: float = 60.0  # after the duration: how long live calls may finish
 
     @property
+    def drain_window(self) -> float:
+        """How long live calls may finish after the duration: ``drain_seconds``, and never
+        less than the longest call the far end can make (ring + talk, in real seconds) plus
+        30 s for its CDR: a call originated in the last second still yields its CDR."""
+        longest = (self.ring_time[1] + self.talk_time[1]) / self.speed
+        return max(self.drain_seconds, longest + 30.0)
+
+    @property
     def total_cps(self) -> float:
         return sum(n.cps for n in self.nodes)
 

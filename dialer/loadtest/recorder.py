@@ -39,6 +39,7 @@ class Second:
     done_by_campaign: Counter[str] = field(default_factory=Counter)
     live_by_campaign: dict[str, int] = field(default_factory=dict)  # peak
     live_by_node: dict[str, int] = field(default_factory=dict)  # peak, the switch's count
+    live_total: int = 0  # peak of the nodes' sum, taken at one sample (not a sum of peaks)
     queue_depth: int = 0  # peak over the campaigns' sum
     refill: list[float] = field(default_factory=list)
 
@@ -109,6 +110,7 @@ class Recorder:
             s.live_by_campaign[k] = max(s.live_by_campaign.get(k, 0), v)
         for k, v in live_by_node.items():
             s.live_by_node[k] = max(s.live_by_node.get(k, 0), v)
+        s.live_total = max(s.live_total, sum(live_by_node.values()))
         s.queue_depth = max(s.queue_depth, queue_depth)
 
     @property

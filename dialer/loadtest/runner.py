@@ -5,7 +5,7 @@ N FreeSWITCH simulators (each with its own cps and max sessions) on loopback; th
 real switches; M campaigns created and fed through the control and leads topics like an
 upstream system does; CDRs read back from the cdr topic. The run ends when every lead has
 its CDR, or at ``duration``: then dialing stops and live calls finish (up to
-``drain_seconds``) so that every origination still yields its CDR.
+``LoadConfig.drain_window``) so that every origination still yields its CDR.
 
 Leads are fed while the run goes on, kept a few seconds of dialing ahead of the engine, so
 the input path (decode, validate, apply) is loaded as in production, not before the clock
@@ -88,7 +88,7 @@ class LoadRun:
             kafka_bootstrap=c.kafka_bootstrap or "127.0.0.1:9092",
             topic_prefix=f"loadtest.{self.run_id}." if c.bus == "kafka" else "autocall.",
             instance=f"loadtest-{self.run_id}", simulator=False, fs_nodes=nodes,
-            drain_seconds=c.drain_seconds, http_port=0, log_level="WARNING",
+            drain_seconds=c.drain_window, http_port=0, log_level="WARNING",
         )
 
     async def run(self) -> LoadResult:
@@ -150,7 +150,7 @@ class LoadRun:
             p.service.stop_originating()
             # Every origination yields one CDR: wait for them (live calls finish first).
             await app.wait_for(lambda: len(self.recorder.calls) >= self.recorder.originations,
-                               c.drain_seconds)
+                               c.drain_window)
         finally:
             for t in tasks:
                 t.cancel()

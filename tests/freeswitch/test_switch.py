@@ -4,6 +4,7 @@ over real loopback sockets: one CallEnded per originate whatever happens to the 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import Counter
@@ -255,6 +256,33 @@ async def test_sweep_ends_a_call_whose_channel_never_appeared(make_sim: MakeSim)
     await pool.sweep()
     assert rec.ended()[ghost].result.hangup_cause == "LOST_WHILE_DISCONNECTED"
     assert rec.ended()[real.call_uuid].result.hangup_cause == "NORMAL_CLEARING"
+    assert pool.tracked == 0
+    await pool.close()
+
+
+async def test_a_late_originate_reply_is_logged_and_the_call_still_settles_once(
+    make_sim: MakeSim, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 13 item 3, the "originate reply lost" burst: a bgapi whose reply comes after the
+    command timeout (here the switch stops reading for longer than the timeout; in the
+    10k-call runs, a process stalled past it) is logged, the call stays tracked, and the
+    channel the switch then creates settles it with the switch's own cause: no second
+    originate, no slot held for ever, no CDR lost."""
+    sim = await make_sim()
+    pool = await started(sim, command_timeout=0.3)
+    rec = Recorder()
+    pool.set_listener(rec)
+    (conn,) = sim.connections
+    conn.transport.pause_reading()
+    late = request()
+    with caplog.at_level(logging.WARNING, logger="adapters.freeswitch.switch"):
+        await pool.originate(late)  # returns after the timeout: outcome unknown, tracked
+    assert [r.getMessage() for r in caplog.records if "reply lost" in r.getMessage()]
+    assert late.call_uuid not in rec.ended() and pool.tracked == 1
+    conn.transport.resume_reading()
+    await wait_until(lambda: late.call_uuid in rec.ended())
+    assert rec.ended()[late.call_uuid].result.hangup_cause == "NORMAL_CLEARING"
+    assert sim.originate_count == 1
     assert pool.tracked == 0
     await pool.close()
 
