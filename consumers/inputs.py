@@ -11,6 +11,8 @@ lead, or a DNC entry for such a campaign, is parked for up to ``park_seconds`` a
 as soon as the campaign appears; only then is it dead-lettered as an unknown campaign.
 While a message is parked, its partition's committed offset stays before it, so a crash
 redelivers it (the messages after it are re-applied too: every command is idempotent).
+For the same reason a partition's leads wait for the do-not-call entries written to the
+partition before them (consumers/order.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from consumers import convert, keys
+from consumers.order import DncBeforeLeads
 from engine.commands import AddLead, Command, DeleteCampaign, Dnc, UpsertCampaign
 from engine.errors import DialerError, UnknownCampaign
 from engine.ports import Bus, BusMessage, Rebalance, Subscription, Topics
@@ -216,6 +219,7 @@ class InputConsumer:
         self._stopping = asyncio.Event()
         self._parked: dict[str, list[_Parked]] = defaultdict(list)
         self._next: dict[tuple[str, int], int] = {}  # partition → offset after the last taken
+        self._order = DncBeforeLeads(topics)  # a lead waits for the DNC entries before it
         self.taken = 0
         self.rejected = 0
         # Messages that carried fields this version ignores, per topic (and which fields).
@@ -241,21 +245,32 @@ class InputConsumer:
         try:
             while not self._stopping.is_set():
                 batch = await self._sub.fetch(max_wait=0.5)
+                await self._order.note(self._sub, batch)
                 if batch and self._sync is not None:
                     await self._sync()
                 self._forget_lost_partitions(self._sub.assignment())
                 await self._release_appeared()
-                for msg in batch:
-                    await self._take(msg)
-                    self._next[(msg.topic, msg.partition)] = msg.offset + 1
+                dnc, rest = self._order.dnc_first(batch)
+                for msg in dnc:
+                    await self._take_next(msg)
+                released = await self._order.settle(self._sub)
+                for msg in released:
+                    await self._take_next(msg)
+                for msg in rest:
+                    if not self._order.hold(msg):
+                        await self._take_next(msg)
                 await self._expire_parked()
-                if batch or self._parked:
+                if batch or released or self._parked:
                     self._settle()
                     await commit(self._commit_marks())
         finally:
             if self._before_close is not None:
                 await self._before_close()
             await self._sub.close()
+
+    async def _take_next(self, msg: BusMessage) -> None:
+        await self._take(msg)
+        self._next[(msg.topic, msg.partition)] = msg.offset + 1
 
     async def _take(self, msg: BusMessage) -> None:
         try:
@@ -322,6 +337,7 @@ class InputConsumer:
         last committed offset, which never passed a parked message)."""
         for tp in [tp for tp in self._next if tp not in owned]:
             del self._next[tp]
+        self._order.forget(owned)
         for campaign in list(self._parked):
             kept = [p for p in self._parked[campaign]
                     if (p.msg.topic, p.msg.partition) in owned]

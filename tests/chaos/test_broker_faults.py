@@ -51,7 +51,7 @@ async def test_broker_stopped_and_restarted_mid_run(
         run.cluster.note(f"broker back ({time.time() - down:.1f} s down)")
         fig = await run.settle()
         run.report("broker stopped and restarted on the same data", fig)
-    bad = problems(fig, dnc=False, overshoot=False, cdr=False, durable=False)
+    bad = problems(fig, overshoot=False, cdr=False, durable=False)
     assert not bad, "\n".join(bad)
 
 
