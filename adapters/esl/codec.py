@@ -34,7 +34,8 @@ import orjson
 __all__ = [
     "DISCONNECT_MESSAGE", "RUDE_REJECTION_MESSAGE", "ApiResponse", "AuthRequest", "Command",
     "CommandReply", "DisconnectNotice", "EslCommandParser", "EslError", "EslInjectionError",
-    "EslParser", "EslProtocolError", "Event", "Headers", "LogData", "Message", "RudeRejection",
+    "EslParser", "EslProtocolError", "Event", "Headers", "KeepHeaders", "LogData", "Message",
+    "RudeRejection",
     "UnknownMessage", "encode_api_response", "encode_auth_request", "encode_command",
     "encode_command_reply", "encode_disconnect_notice", "encode_event", "encode_event_json",
     "encode_header_lines", "encode_rude_rejection", "url_decode", "url_encode",
@@ -266,7 +267,61 @@ def _kept_headers(block: str, keep: frozenset[str]) -> dict[str, str]:
     return headers
 
 
-def parse_plain_event(payload: bytes, keep: frozenset[str] | None = None) -> Event:
+def _found_headers(block: bytes, names: tuple[tuple[str, bytes, bytes], ...]) -> dict[str, str]:
+    """The headers ``names`` of a block, each searched for at the start of a line
+    (``bytes.find``, in C): the same rules as the full parse (first occurrence wins, one
+    space after the colon is dropped, a value ends at the next LF). Fast when the names
+    are few and present near the top (a missing name scans the whole block)."""
+    headers: dict[str, str] = {}
+    for name, first, needle in names:
+        if block.startswith(first):
+            start = len(first)
+        else:
+            at = block.find(needle)
+            if at < 0:
+                continue
+            start = at + len(needle)
+        end = block.find(b"\n", start)
+        raw = block[start:] if end < 0 else block[start:end]
+        if raw[:1] == b" ":
+            raw = raw[1:]
+        value = _text(raw)
+        headers[name] = unquote(value) if "%" in value else value
+    return headers
+
+
+def _needles(names: Iterable[str]) -> tuple[tuple[str, bytes, bytes], ...]:
+    return tuple((name, f"{name}:".encode(), f"\n{name}:".encode())
+                 for name in sorted(names) if ":" not in name and "\n" not in name)
+
+
+_EVENT_NAME = _needles(("Event-Name",))
+
+
+class KeepHeaders:
+    """Which headers a client decodes: ``brief`` names, per event name, the few headers
+    it reads of that event (CHANNEL_CREATE: its Unique-ID), searched for directly; any
+    other event gets the headers in ``keep``, found by one pass over its lines. Either
+    way a header's value is exactly what the full parse gives for it."""
+
+    __slots__ = ("_brief", "_keep")
+
+    def __init__(self, keep: frozenset[str],
+                 brief: Mapping[str, frozenset[str]] | None = None) -> None:
+        self._keep = keep | _FRAMING | {"Event-Name"}  # Event.name, always
+        self._brief = {event: _needles(names | _FRAMING | {"Event-Name"})
+                       for event, names in (brief or {}).items()}
+
+    def headers(self, block: bytes) -> dict[str, str]:
+        if self._brief:
+            event = _found_headers(block, _EVENT_NAME).get("Event-Name")
+            names = self._brief.get(event) if event is not None else None
+            if names is not None:
+                return _found_headers(block, names)
+        return _kept_headers(_text(block), self._keep)
+
+
+def parse_plain_event(payload: bytes, keep: frozenset[str] | KeepHeaders | None = None) -> Event:
     """The body of one ``text/event-plain`` frame (already framed by its Content-Length) →
     Event. For clients that frame themselves, such as greenswitch.
 
@@ -278,6 +333,8 @@ def parse_plain_event(payload: bytes, keep: frozenset[str] | None = None) -> Eve
     block, rest = (payload, b"") if end < 0 else (payload[:end], payload[end + 2 :])
     if keep is None:
         headers = _split_headers(_text(block), decode=True)
+    elif isinstance(keep, KeepHeaders):
+        headers = keep.headers(bytes(block))
     else:
         if "Content-Length" not in keep:
             keep = keep | _FRAMING

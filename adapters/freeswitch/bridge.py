@@ -36,7 +36,7 @@ import gevent.event
 import gevent.lock
 import greenswitch
 
-from adapters.esl import Event, parse_plain_event
+from adapters.esl import Event, KeepHeaders, parse_plain_event
 from engine.errors import CommandTimeout, NotConnected
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class _Inbound(greenswitch.InboundESL):  # type: ignore[misc]
 
     def __init__(self, host: str, port: int, password: str, timeout: float,
                  on_event: Callable[[Event], None],
-                 keep: frozenset[str] | None = None) -> None:
+                 keep: frozenset[str] | KeepHeaders | None = None) -> None:
         super().__init__(host, port, password, timeout=timeout)
         self._on_event = on_event
         self._keep = keep
@@ -108,7 +108,7 @@ class EslBridge:
         backoff_initial: float = 0.05,
         backoff_max: float = 5.0,
         name: str = "esl",
-        keep_headers: frozenset[str] | None = None,
+        keep_headers: frozenset[str] | KeepHeaders | None = None,
     ) -> None:
         self.host, self.port, self._password = host, port, password
         self._on_event = on_event
@@ -118,7 +118,7 @@ class EslBridge:
         self._backoff = (backoff_initial, backoff_max)
         self._name = name
         # Event headers the owner reads; the others are never decoded (None: all).
-        self._keep = (None if keep_headers is None
+        self._keep = (keep_headers if keep_headers is None or isinstance(keep_headers, KeepHeaders)
                       else keep_headers | frozenset({"Content-Length"}))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: queue.SimpleQueue[tuple[str, asyncio.Future[Reply], float] | None] = (

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 
 import orjson
 
-from adapters.esl import Event
+from adapters.esl import Event, KeepHeaders
 from adapters.freeswitch.bridge import EslBridge
 from adapters.freeswitch.dialstring import DialPlan, originate_command
 from engine.errors import CallControlError, NotConnected
@@ -54,6 +54,15 @@ HEADERS = frozenset({
     "variable_amd_result", "variable_avmd_detect", "variable_record_name",
     "variable_recording_url", "variable_record_path",
 })
+# The events of which ``_on_event``/``_on_job`` read only a header or two: those are
+# looked up directly instead of scanning every line (a CHANNEL_CREATE carries every
+# channel variable too). Each set is part of HEADERS (tests/freeswitch checks it).
+BRIEF = {
+    "CHANNEL_CREATE": frozenset({"Unique-ID"}),
+    "CHANNEL_ANSWER": frozenset({"Unique-ID"}),
+    "DTMF": frozenset({"Unique-ID", "DTMF-Digit"}),
+    "BACKGROUND_JOB": frozenset({"Job-UUID"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +164,7 @@ class FreeSwitchPool:
             on_connected=lambda: self._spawn_setup(cfg.name),
             on_disconnected=lambda: self._on_disconnected(cfg.name),
             name=f"esl-{cfg.name}",
-            keep_headers=HEADERS,
+            keep_headers=KeepHeaders(HEADERS, BRIEF),
         )
 
     def _spawn_setup(self, name: str) -> None:

@@ -464,6 +464,29 @@ def test_kept_headers_are_the_full_parse_restricted(
     assert kept.body == full.body  # the inner Content-Length is always read
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["CHANNEL_CREATE", "CUSTOM"]),
+       st.lists(st.tuples(_NAMES, _VALUE_CHARS.map(str) | _ESCAPE_FREE), max_size=12),
+       st.text(max_size=60), st.sets(_NAMES, max_size=6), st.sets(_NAMES, max_size=3))
+def test_brief_headers_are_the_full_parse_restricted(
+    event: str, pairs: list[tuple[str, str]], body: str, wanted: set[str], brief: set[str]
+) -> None:
+    """``KeepHeaders``: an event named in ``brief`` gets its few headers by a direct search
+    (duplicates, names that end another name, the first line, a missing name), any other
+    event the ``keep`` set; both exactly as the full parse has them."""
+    from adapters.esl import KeepHeaders, parse_plain_event
+
+    headers = [("Event-Name", event), *pairs]
+    named = frozenset(brief | {name for name, _ in pairs[:1]})
+    keep = KeepHeaders(frozenset(wanted), {"CHANNEL_CREATE": named})
+    (payload,) = _plain_payloads(encode_event(headers, body or None))
+    full = parse_plain_event(payload)
+    kept = parse_plain_event(payload, keep)
+    names = (named if event == "CHANNEL_CREATE" else frozenset(wanted)) | {"Event-Name"}
+    assert dict(kept.headers) == {k: v for k, v in full.headers.items() if k in names}
+    assert kept.body == full.body and kept.name == event
+
+
 def test_kept_headers_on_the_vietnamese_frames() -> None:
     from adapters.esl import parse_plain_event
 

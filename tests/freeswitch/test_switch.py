@@ -300,6 +300,10 @@ def test_the_adapter_decodes_every_header_it_reads() -> None:
     read |= {"Event-Name", "Event-Subclass"}  # Event.name and Event.subclass
     assert len(read) > 15
     assert read <= switch.HEADERS, sorted(read - switch.HEADERS)
+    # The events decoded briefly carry what _on_event / _on_job read of them.
+    assert all(names <= switch.HEADERS for names in switch.BRIEF.values())
+    assert all("Unique-ID" in switch.BRIEF[e] for e in ("CHANNEL_CREATE", "CHANNEL_ANSWER", "DTMF"))
+    assert "DTMF-Digit" in switch.BRIEF["DTMF"] and "Job-UUID" in switch.BRIEF["BACKGROUND_JOB"]
 
 
 async def test_an_originate_whose_intent_expired_never_reaches_the_switch(
