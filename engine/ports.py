@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -167,7 +167,12 @@ class CallControl(Protocol):
 
     def set_listener(self, listener: Callable[[CallEvent], None]) -> None: ...
 
-    async def originate(self, request: Originate) -> None: ...
+    def originate(self, request: Originate) -> Awaitable[None]:
+        """Place the call; the awaitable settles once the switch took it (or raises).
+        An ``async def`` will do; an adapter that returns a Future it has already set
+        going (the command queued for the switch when ``originate`` returns) spares the
+        engine a task and a loop turn per call."""
+        ...
 
     async def hangup(self, call_uuid: str, cause: str) -> None: ...
 

@@ -14,8 +14,9 @@ its attempt's "dialing" snapshot is durable. Partitions move between engines wit
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from engine.clock import Clock, TimerHandle
@@ -194,9 +195,20 @@ class DialerService:
 
     def _go(self, request: Originate) -> None:
         """The attempt is durable: place the call (unless the leg ended meanwhile)."""
-        if request.call_uuid in self.dialer.legs:
-            self._observe_originate(request, self._clock.now())
-            self._tasks.spawn(self._originate(request), name="originate")
+        if request.call_uuid not in self.dialer.legs:
+            return
+        self._observe_originate(request, self._clock.now())
+        try:
+            placed = self._calls.originate(request)
+        except Exception as err:  # noqa: BLE001 - the call's boundary, as in _originate
+            # Settled on the next loop turn, as an awaited failure would be: never inside
+            # the step that is handing this originate over.
+            asyncio.get_running_loop().call_soon(self._originate_failed, request, err)
+            return
+        if isinstance(placed, asyncio.Future):
+            placed.add_done_callback(functools.partial(self._originate_done, request))
+        else:
+            self._tasks.spawn(self._originate(request, placed), name="originate")
 
     # ---- hooks (observability only: nothing here changes what the engine does) -------
     def _observe_answer(self, call_uuid: str, now: float) -> None:
@@ -250,31 +262,41 @@ class DialerService:
 
         return put
 
-    async def _originate(self, request: Originate) -> None:
+    async def _originate(self, request: Originate, placed: Awaitable[None]) -> None:
         try:
-            await self._calls.originate(request)
-        except Exception as err:  # the call task's boundary: nothing may wedge its slot
-            # The switch never took the call (or the adapter failed in a way it did not
-            # plan for): end the leg here so its slot is freed and it yields its one CDR,
-            # a failed attempt with a cause. Counted as an attempt made (conservative); a
-            # late CallEnded from the switch for it is ignored (one CDR per leg).
-            fields = {"campaign": request.campaign_uuid, "lead": request.lead_uuid,
-                      "call": request.call_uuid}
-            if isinstance(err, DialerError):
-                log.warning("originate failed: %s", type(err).__name__, extra=fields)
-            else:
-                log.error("originate crashed: %s", type(err).__name__, exc_info=err,
-                          extra=fields)
-            self.on_call_event(
-                CallEnded(
-                    CallResult(
-                        call_uuid=request.call_uuid,
-                        hangup_cause="NORMAL_TEMPORARY_FAILURE",
-                        refused=True,
-                        end_epoch=self._clock.now(),
-                    )
+            await placed
+        except Exception as err:  # noqa: BLE001 - the call task's boundary: no wedged slot
+            self._originate_failed(request, err)
+
+    def _originate_done(self, request: Originate, placed: asyncio.Future[None]) -> None:
+        if placed.cancelled():
+            return  # shutting down: the adapter is closing, the leg ends with it
+        err = placed.exception()
+        if err is not None:
+            self._originate_failed(request, err)
+
+    def _originate_failed(self, request: Originate, err: BaseException) -> None:
+        # The switch never took the call (or the adapter failed in a way it did not
+        # plan for): end the leg here so its slot is freed and it yields its one CDR,
+        # a failed attempt with a cause. Counted as an attempt made (conservative); a
+        # late CallEnded from the switch for it is ignored (one CDR per leg).
+        fields = {"campaign": request.campaign_uuid, "lead": request.lead_uuid,
+                  "call": request.call_uuid}
+        if isinstance(err, DialerError):
+            log.warning("originate failed: %s", type(err).__name__, extra=fields)
+        else:
+            log.error("originate crashed: %s", type(err).__name__, exc_info=err,
+                      extra=fields)
+        self.on_call_event(
+            CallEnded(
+                CallResult(
+                    call_uuid=request.call_uuid,
+                    hangup_cause="NORMAL_TEMPORARY_FAILURE",
+                    refused=True,
+                    end_epoch=self._clock.now(),
                 )
             )
+        )
 
     async def _hangup(self, action: Hangup) -> None:
         try:

@@ -21,6 +21,7 @@ What greenswitch 0.0.19 lacks and this module adds (esl-protocol.md):
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import queue
@@ -126,6 +127,10 @@ class EslBridge:
         )
         self._wakeup: Any = None
         self._poked = False  # a wake-up is on its way to the hub (see _poke)
+        # Calls from the bridge thread to the asyncio loop, in order (see _to_loop).
+        self._outbox: collections.deque[tuple[Callable[..., object], tuple[object, ...]]] = (
+            collections.deque())
+        self._outbox_posted = False
         self._wakeup_ready = threading.Event()
         self._stopping: Any = None  # a gevent Event, made in the bridge thread
         self._thread: threading.Thread | None = None
@@ -154,16 +159,23 @@ class EslBridge:
         """Send one command (``api …``/``bgapi …``, optional extra header lines); with
         ``not_after`` (monotonic), one that could not be written before then is not sent
         (``IntentExpired``): the check is made right before the socket write."""
+        return await self.submit_nowait(command, wait_s, not_after)
+
+    def submit_nowait(self, command: str, wait_s: float = 10.0,
+                      not_after: float = 0.0) -> asyncio.Future[Reply]:
+        """``submit`` without a coroutine: the command is on its way to the bridge thread
+        when this returns (no task, no loop turn first); the future gets the reply, or
+        ``CommandTimeout`` after ``wait_s``. Raises ``NotConnected`` at once when down."""
         if not self.connected:
             raise NotConnected(f"{self._name}: not connected")
-        assert self._loop is not None
-        future: asyncio.Future[Reply] = self._loop.create_future()
+        loop = self._loop
+        assert loop is not None
+        future: asyncio.Future[Reply] = loop.create_future()
         self._inbox.put((command, future, not_after))
         self._poke()
-        try:
-            return await asyncio.wait_for(future, wait_s)
-        except TimeoutError as err:
-            raise CommandTimeout(f"{self._name}: no reply in {wait_s}s") from err
+        timer = loop.call_later(wait_s, _expire, future, self._name, wait_s)
+        future.add_done_callback(lambda _f: timer.cancel())
+        return future
 
     def _poke(self) -> None:
         # One wake-up per drain, not per command: a burst of originates in one engine step
@@ -175,9 +187,28 @@ class EslBridge:
             self._wakeup.send()
 
     def _to_loop(self, fn: Callable[..., object], *args: object) -> None:
+        """Hand a call to the asyncio loop (from the bridge thread): events and replies
+        keep the order they were read in, and a burst of them costs one wake-up of the
+        loop (``call_soon_threadsafe``), not one each."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(fn, *args)
+        if loop is None or loop.is_closed():
+            return
+        self._outbox.append((fn, args))
+        if not self._outbox_posted:
+            self._outbox_posted = True
+            loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        # The flag is cleared before the drain (as in _poke): anything appended after the
+        # clear either is drained here or posts a new _deliver; none is left behind.
+        self._outbox_posted = False
+        outbox = self._outbox
+        while outbox:
+            fn, args = outbox.popleft()
+            try:
+                fn(*args)
+            except Exception:  # one bad handler must not drop the calls queued after it
+                log.exception("%s: handler failed", self._name)
 
     # ---- gevent side (this thread only) ------------------------------------------------
     def _thread_main(self) -> None:
@@ -283,6 +314,11 @@ class EslBridge:
                 return
             if item is not None:
                 self._to_loop(_settle, item[1], None, NotConnected("bridge stopped"))
+
+
+def _expire(future: asyncio.Future[Reply], name: str, wait_s: float) -> None:
+    if not future.done():
+        future.set_exception(CommandTimeout(f"{name}: no reply in {wait_s}s"))
 
 
 def _settle(future: asyncio.Future[Reply], reply: Reply | None, err: Exception | None) -> None:

@@ -20,6 +20,7 @@ dropped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,10 +28,9 @@ from dataclasses import dataclass, field, replace
 import orjson
 
 from adapters.esl import Event, KeepHeaders
-from adapters.freeswitch.bridge import EslBridge
+from adapters.freeswitch.bridge import EslBridge, Reply
 from adapters.freeswitch.dialstring import DialPlan, originate_command
-from engine.errors import CallControlError, NotConnected
-from engine.logfields import log_fields
+from engine.errors import CallControlError, NotConnected, UnsafeDialValue
 from engine.model import CallResult
 from engine.ports import CallAnswered, CallDtmf, CallEnded, CallEvent
 from engine.records import Originate
@@ -219,12 +219,22 @@ class FreeSwitchPool:
         return self._nodes[node].ready.is_set()
 
     # ---- CallControl ---------------------------------------------------------------
-    async def originate(self, request: Originate) -> None:
-        with log_fields(campaign=request.campaign_uuid, lead=request.lead_uuid,
-                        call=request.call_uuid):
-            await self._originate(request)
+    def originate(self, request: Originate) -> asyncio.Future[None]:
+        """Place one call. Synchronous up to the hand-over: when this returns the command
+        is queued for its node's thread (no task and no loop turn in between, which is
+        most of a slot's refill time); the future settles with the bgapi reply. It fails
+        (``NotConnected``, ``UnsafeDialValue``, ``CallControlError`` for a refusal) when
+        the switch never took the call; after a lost reply the call stays tracked."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            reply = self._send_originate(request)
+        except (CallControlError, UnsafeDialValue) as err:
+            done.set_exception(err)
+            return done
+        reply.add_done_callback(functools.partial(self._originate_replied, request, done))
+        return done
 
-    async def _originate(self, request: Originate) -> None:
+    def _send_originate(self, request: Originate) -> asyncio.Future[Reply]:
         node = self._nodes.get(request.node) or next(iter(self._nodes.values()))
         command = originate_command(
             call_uuid=request.call_uuid,
@@ -242,25 +252,43 @@ class FreeSwitchPool:
         )
         self._by_job[job_uuid] = request.call_uuid
         try:
-            reply = await node.bridge.submit(
+            return node.bridge.submit_nowait(
                 f"bgapi {command}\nJob-UUID: {job_uuid}", self._timeout, request.not_after
             )
         except NotConnected:
+            self._forget(request.call_uuid)  # never reached the switch
+            raise
+
+    def _originate_replied(self, request: Originate, done: asyncio.Future[None],
+                           reply: asyncio.Future[Reply]) -> None:
+        if done.done():
+            return
+        if reply.cancelled():
+            done.cancel()
+            return
+        err = reply.exception()
+        if isinstance(err, NotConnected):
             # Never reached the switch: the caller ends the leg itself.
             self._forget(request.call_uuid)
-            raise
-        except CallControlError as err:
+            done.set_exception(err)
+        elif isinstance(err, CallControlError):
             # Sent, no reply in time. Measured cause (benchmarks/RESULTS.md, "10,000 concurrent
             # calls"): a process stalled past the command timeout (SIGSTOP, a starved host),
             # whose timers fire before the gevent thread reads the replies waiting in the
             # socket. The outcome is unknown, so the call stays tracked: its channel's events
             # settle it, or the sweep ends it when the switch never created one.
             log.warning("originate reply lost on node %s (%s); the call stays tracked until "
-                        "its events or the sweep settle it", node.config.name, err)
-            return
-        if not reply.text.startswith("+OK"):
+                        "its events or the sweep settle it", request.node, err,
+                        extra={"campaign": request.campaign_uuid, "lead": request.lead_uuid,
+                               "call": request.call_uuid})
+            done.set_result(None)
+        elif err is not None:
+            done.set_exception(err)
+        elif not reply.result().text.startswith("+OK"):
             self._forget(request.call_uuid)
-            raise CallControlError(f"bgapi refused: {reply.text[:80]}")
+            done.set_exception(CallControlError(f"bgapi refused: {reply.result().text[:80]}"))
+        else:
+            done.set_result(None)
 
     async def hangup(self, call_uuid: str, cause: str) -> None:
         tracked = self._tracked.get(call_uuid)
