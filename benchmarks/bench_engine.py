@@ -134,26 +134,27 @@ def _hooked_engine(port: int, calls: int, window: int, refill: Refill) -> None:
 
     from adapters.freeswitch import bridge
 
-    parse, send = bridge.parse_plain_event, bridge._Inbound.send
+    parse, write = bridge.parse_plain_event, bridge._Inbound.write
 
-    def parse_hooked(payload: bytes, keep: frozenset[str] | None = None) -> Any:
+    def parse_hooked(payload: bytes, keep: Any = None) -> Any:
         event = parse(payload, keep)
         if event.name == "CHANNEL_HANGUP_COMPLETE":
             refill.hangup_read(time.perf_counter())
         return event
 
-    def send_hooked(self: Any, data: str) -> Any:
-        if data.startswith("bgapi originate"):
+    def write_hooked(self: Any, data: bytes, reply_slot: Any) -> Any:
+        # every command, from either thread, is written here (bridge._Inbound)
+        if data.startswith(b"bgapi originate"):
             refill.originate_sent(time.perf_counter())
-        return send(self, data)
+        return write(self, data, reply_slot)
 
     bridge.parse_plain_event = parse_hooked  # type: ignore[assignment]
-    bridge._Inbound.send = send_hooked  # type: ignore[method-assign]
+    bridge._Inbound.write = write_hooked  # type: ignore[method-assign]
     try:
         uvloop.run(engine_run(port, calls, window))
     finally:
         bridge.parse_plain_event = parse  # type: ignore[assignment]
-        bridge._Inbound.send = send  # type: ignore[method-assign]
+        bridge._Inbound.write = write  # type: ignore[method-assign]
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -1,17 +1,21 @@
 """greenswitch in its own OS thread with its own gevent hub, bridged to asyncio.
 
-No monkey-patching: gevent runs only in this thread. asyncio submits commands through a
-thread-safe queue and wakes the hub with an ``async_`` watcher (the one gevent primitive
-that may be poked from another thread); results and events come back to the asyncio loop
-with ``call_soon_threadsafe``. Nothing here is ever called from the asyncio thread except
-``submit``/``start``/``stop``.
+No monkey-patching: gevent runs only in this thread, which reads the socket. asyncio
+writes its commands to the socket itself (``_Inbound.write``: non-blocking, ordered with
+their reply slots under one lock); only a write the socket did not take whole, and stop,
+go to the hub through a thread-safe queue and an ``async_`` watcher (the one gevent
+primitive that may be poked from another thread). Replies and events come back to the
+asyncio loop in the order they were read, through one ``call_soon_threadsafe`` per burst.
+Nothing here is ever called from the asyncio thread except
+``submit``/``submit_nowait``/``start``/``stop``.
 
 What greenswitch 0.0.19 lacks and this module adds (esl-protocol.md):
 - event bodies parsed by the project's codec (greenswitch glues BACKGROUND_JOB's body onto
   a header and mangles values holding encoded CR/LF), decoding only the headers the owner
   names (``keep_headers``): greenswitch URL-decodes the whole body of every event before
   splitting it, which is most of its per-event cost;
-- ``sendall`` under a lock, so concurrent greenlets never interleave command bytes;
+- writes under a lock, so concurrent writers (either thread) never interleave command
+  bytes and replies pair with commands in write order;
 - every pending command fails when the connection drops (greenswitch waits forever);
 - a watchdog on connect and authentication;
 - reconnection with capped exponential backoff, a new InboundESL each time, and a
@@ -23,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import errno
 import logging
+import os
 import queue
 import socket
 import threading
@@ -43,12 +49,25 @@ from engine.errors import CommandTimeout, NotConnected
 log = logging.getLogger(__name__)
 
 
+_FLUSH = "flush"
+
+
 class IntentExpired(NotConnected):
     """An originate whose durable intent expired before it could be written."""
 
 
 class _Inbound(greenswitch.InboundESL):  # type: ignore[misc]
-    """greenswitch's client with correct event parsing, sendall and failure on drop."""
+    """greenswitch's client with correct event parsing, ordered writes from either thread
+    and failure on drop.
+
+    Writes: a command is written by the thread that issues it, the asyncio thread
+    included, straight to the socket (a duplicate of its descriptor, non-blocking), under
+    one lock that also queues the command's reply slot, so replies pair with commands in
+    write order. Handing each command to the bridge thread first cost a thread switch
+    that waits for the GIL until the engine's loop goes idle: most of a slot's refill
+    time. What the socket does not take at once is kept, in order, and written by
+    ``flush`` in the bridge thread (cooperatively, as greenswitch writes).
+    """
 
     _commands_sent: list[Any]
 
@@ -58,7 +77,11 @@ class _Inbound(greenswitch.InboundESL):  # type: ignore[misc]
         super().__init__(host, port, password, timeout=timeout)
         self._on_event = on_event
         self._keep = keep
-        self._send_lock = gevent.lock.Semaphore()
+        self._write_lock = threading.Lock()  # held only for non-blocking work
+        self._wfd = -1  # our duplicate of the socket's descriptor (-1: not open yet)
+        self._unsent = bytearray()  # written by nobody yet, in order
+        self._flushing = False
+        self._closed = False
 
     def handle_event(self, event: Any) -> None:
         ctype = event.headers.get("Content-Type")
@@ -70,19 +93,100 @@ class _Inbound(greenswitch.InboundESL):  # type: ignore[misc]
             return
         super().handle_event(event)
 
+    def open_writer(self) -> None:
+        """Bridge thread, once connected: from now on any thread may write."""
+        with self._write_lock:
+            if not self._closed:
+                self._wfd = os.dup(self.sock.fileno())
+
+    def write(self, data: bytes, reply_slot: Any) -> bool:
+        """Queue ``reply_slot`` (``set``/``set_exception``, called in the bridge thread)
+        for the reply and write ``data``; any thread. True when some of it waits for
+        ``flush`` in the bridge thread. OSError when the connection is gone."""
+        with self._write_lock:
+            if self._closed:
+                raise OSError(errno.ENOTCONN, "connection closed")
+            self._commands_sent.append(reply_slot)
+            if self._flushing or self._unsent or self._wfd < 0:
+                self._unsent += data
+                return not self._flushing
+            try:
+                written = os.write(self._wfd, data)
+            except BlockingIOError:
+                written = 0
+            except OSError:
+                if self._commands_sent and self._commands_sent[-1] is reply_slot:
+                    self._commands_sent.pop()  # never sent: no reply will come
+                raise
+            if written < len(data):
+                self._unsent += data[written:]
+                return True
+            return False
+
+    def flush(self) -> None:
+        """Bridge thread: write what waits, in order, until nothing does."""
+        with self._write_lock:
+            if self._flushing:
+                return
+            self._flushing = True
+        try:
+            while True:
+                with self._write_lock:
+                    chunk = bytes(self._unsent)
+                    self._unsent.clear()
+                    if not chunk or self._closed:
+                        self._flushing = False
+                        return
+                self.sock.sendall(chunk)
+        except OSError:
+            # The connection is dying: end the receive loop so that fail_pending fails
+            # every command still waiting for its reply.
+            with self._write_lock:
+                self._flushing = False
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+
     def send(self, data: str) -> Any:
         if not self.connected:
             raise greenswitch.esl.NotConnectedError()
         result = gevent.event.AsyncResult()
-        with self._send_lock:
-            self._commands_sent.append(result)
-            self.sock.sendall((data + "\n\n").encode("utf-8"))
+        try:
+            if self.write((data + "\n\n").encode("utf-8"), result):
+                self.flush()
+        except OSError as err:
+            raise greenswitch.esl.NotConnectedError(str(err)) from err
         return result.get()
 
     def fail_pending(self) -> None:
-        pending, self._commands_sent = self._commands_sent, []
+        with self._write_lock:
+            self._closed = True
+            pending, self._commands_sent = self._commands_sent, []
+            self._unsent.clear()
+            if self._wfd >= 0:
+                os.close(self._wfd)
+                self._wfd = -1
         for result in pending:
             result.set_exception(greenswitch.esl.NotConnectedError("connection lost"))
+
+
+class _Posted:
+    """The reply slot of a command written from the asyncio thread: its reply (or the
+    connection's loss) is handed back to the loop to settle the command's future."""
+
+    __slots__ = ("_bridge", "_future")
+
+    def __init__(self, bridge: EslBridge, future: asyncio.Future[Reply]) -> None:
+        self._bridge = bridge
+        self._future = future
+
+    def set(self, response: Any) -> None:
+        headers = {str(k): str(v) for k, v in response.headers.items()}
+        text = getattr(response, "data", None) or headers.get("Reply-Text", "")
+        self._bridge._to_loop(_settle, self._future, Reply(str(text), headers), None)
+
+    def set_exception(self, err: BaseException) -> None:
+        self._bridge._to_loop(_settle, self._future, None,
+                              NotConnected(f"{self._bridge.name}: {err}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +226,8 @@ class EslBridge:
         self._keep = (keep_headers if keep_headers is None or isinstance(keep_headers, KeepHeaders)
                       else keep_headers | frozenset({"Content-Length"}))
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._inbox: queue.SimpleQueue[tuple[str, asyncio.Future[Reply], float] | None] = (
-            queue.SimpleQueue()
-        )
+        # To the bridge thread: _FLUSH (finish a write), or None (stop).
+        self._inbox: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._wakeup: Any = None
         self._poked = False  # a wake-up is on its way to the hub (see _poke)
         # Calls from the bridge thread to the asyncio loop, in order (see _to_loop).
@@ -139,6 +242,10 @@ class EslBridge:
         self.connected = False
         self.auth_failed = False  # the last attempt was refused for its password
         self.connects = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
 
     # ---- asyncio side ------------------------------------------------------------------
     def start(self) -> None:
@@ -166,13 +273,24 @@ class EslBridge:
         """``submit`` without a coroutine: the command is on its way to the bridge thread
         when this returns (no task, no loop turn first); the future gets the reply, or
         ``CommandTimeout`` after ``wait_s``. Raises ``NotConnected`` at once when down."""
-        if not self.connected:
+        conn = self._conn
+        if conn is None or not self.connected:
             raise NotConnected(f"{self._name}: not connected")
+        if not_after and time.monotonic() > not_after:
+            # The process was paused (or starved) between the intent's commit and here:
+            # its partition may be another engine's by now. Never sent.
+            raise IntentExpired(f"{self._name}: intent expired")
         loop = self._loop
         assert loop is not None
         future: asyncio.Future[Reply] = loop.create_future()
-        self._inbox.put((command, future, not_after))
-        self._poke()
+        try:
+            wait_for_flush = conn.write((command + "\n\n").encode("utf-8"),
+                                        _Posted(self, future))
+        except OSError as err:
+            raise NotConnected(f"{self._name}: {err}") from err
+        if wait_for_flush:
+            self._inbox.put(_FLUSH)
+            self._poke()
         timer = loop.call_later(wait_s, _expire, future, self._name, wait_s)
         future.add_done_callback(lambda _f: timer.cancel())
         return future
@@ -250,16 +368,18 @@ class EslBridge:
                 continue
             delay = self._backoff[0]
             self.auth_failed = False
+            conn.open_writer()
             self.connected = True
             self.connects += 1
             self._to_loop(self._on_connected)
             conn._receive_events_greenlet.join()
             self.connected = False
             self._conn = None
+            # The owner hears of the loss before its commands fail: a failed originate
+            # must not be retried on this node as if it were still up.
+            self._to_loop(self._on_disconnected)
             conn.fail_pending()
             self._close_quietly(conn)
-            self._to_loop(self._on_disconnected)
-        self._fail_inbox()
 
     @staticmethod
     def _close_quietly(conn: _Inbound) -> None:
@@ -279,41 +399,13 @@ class EslBridge:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 return
+            conn = self._conn
             if item is None:
                 self._stopping.set()
-                if self._conn is not None:
-                    gevent.spawn(self._close_quietly, self._conn)
-                continue
-            gevent.spawn(self._run_command, *item)
-
-    def _run_command(self, command: str, future: asyncio.Future[Reply],
-                     not_after: float = 0.0) -> None:
-        conn = self._conn
-        if conn is None or not self.connected:
-            self._to_loop(_settle, future, None, NotConnected(f"{self._name}: not connected"))
-            return
-        if not_after and time.monotonic() > not_after:
-            # The process was paused (or starved) between the intent's commit and here:
-            # its partition may be another engine's by now. Never sent.
-            self._to_loop(_settle, future, None, IntentExpired(f"{self._name}: intent expired"))
-            return
-        try:
-            response = conn.send(command)
-        except (greenswitch.esl.NotConnectedError, OSError) as err:
-            self._to_loop(_settle, future, None, NotConnected(f"{self._name}: {err}"))
-            return
-        headers = {str(k): str(v) for k, v in response.headers.items()}
-        text = getattr(response, "data", None) or headers.get("Reply-Text", "")
-        self._to_loop(_settle, future, Reply(str(text), headers), None)
-
-    def _fail_inbox(self) -> None:
-        while True:
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                return
-            if item is not None:
-                self._to_loop(_settle, item[1], None, NotConnected("bridge stopped"))
+                if conn is not None:
+                    gevent.spawn(self._close_quietly, conn)
+            elif conn is not None:  # _FLUSH: a write the socket did not take whole
+                gevent.spawn(conn.flush)
 
 
 def _expire(future: asyncio.Future[Reply], name: str, wait_s: float) -> None:
