@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
+from functools import lru_cache
 
 from engine.lead import Lead, Leg
 from engine.model import CallResult, CallStatus, Campaign
@@ -21,17 +23,35 @@ from engine.windows import zone
 
 
 def press_key(digits: list[str]) -> str:
-    return json.dumps({"keys": "".join(digits)} if digits else {})
+    return json.dumps({"keys": "".join(digits)}) if digits else "{}"
+
+
+def _second(epoch: float) -> int:
+    """The whole second ``datetime.fromtimestamp(epoch)`` shows: its microseconds are
+    rounded half to even, so .9999996 is the next second."""
+    frac, whole = math.modf(epoch)
+    return int(whole) + (1 if round(frac * 1e6) >= 1_000_000 else 0)
+
+
+# Formatting a local time is most of a CDR's cost, and the calls ending in one second
+# share their stamps: both are formatted once per (second, zone).
+@lru_cache(maxsize=1024)
+def _stamp(second: int, time_zone: str) -> str:
+    return datetime.fromtimestamp(second, zone(time_zone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@lru_cache(maxsize=1024)
+def _iso(second: int, time_zone: str) -> str:
+    return datetime.fromtimestamp(second, zone(time_zone)).isoformat(timespec="seconds")
+
+
+def stamp(epoch: float, time_zone: str) -> str:
+    """Local "YYYY-MM-DD HH:MM:SS" of ``epoch`` in the zone ("" when it never happened)."""
+    return "" if epoch <= 0 else _stamp(_second(epoch), time_zone)
 
 
 def build(spec: Campaign, lead: Lead, leg: Leg, result: CallResult, status: CallStatus) -> Cdr:
-    tz = zone(spec.time_zone)
-
-    def stamp(epoch: float) -> str:
-        if epoch <= 0:
-            return ""
-        return datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M:%S")
-
+    tz = spec.time_zone
     li = lead.input
     last_call = max(lead.last_call_time, leg.originated_at)
     return Cdr(
@@ -52,11 +72,11 @@ def build(spec: Campaign, lead: Lead, leg: Leg, result: CallResult, status: Call
         press_key=press_key(leg.digits),
         record_name=result.record_name,
         recording_url=result.recording_url,
-        start_stamp=stamp(result.start_epoch or leg.originated_at),
-        answer_stamp=stamp(result.answer_epoch),
-        end_stamp=stamp(result.end_epoch),
+        start_stamp=stamp(result.start_epoch or leg.originated_at, tz),
+        answer_stamp=stamp(result.answer_epoch, tz),
+        end_stamp=stamp(result.end_epoch, tz),
         created_at=li.created_at,
-        last_call_time=datetime.fromtimestamp(last_call, tz).isoformat(timespec="seconds"),
+        last_call_time=_iso(_second(last_call), tz),
         customer_id=li.customer_id,
         list_uuid=li.list_uuid,
         list_name=li.list_name,

@@ -30,6 +30,7 @@ Isolation and one call per number (issue 11):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections import Counter
@@ -61,9 +62,21 @@ REASON_DNC_PHONE = "dnc: phone"
 Journal = Callable[[LeadSnapshot], None]
 
 
+_NAMESPACE_BYTES = CALL_NAMESPACE.bytes
+
+
 def call_uuid_for(lead_uuid: str, attempt: int, phone_index: int) -> str:
-    """Deterministic origination_uuid: a replayed attempt can never dial twice."""
-    return str(uuid.uuid5(CALL_NAMESPACE, f"{lead_uuid}/{attempt}/{phone_index}"))
+    """Deterministic origination_uuid: a replayed attempt can never dial twice.
+
+    ``str(uuid.uuid5(CALL_NAMESPACE, name))``, written out without the UUID objects
+    (tests/engine holds the two equal): SHA-1 of namespace + name, version 5, RFC 4122
+    variant."""
+    digest = bytearray(hashlib.sha1(
+        _NAMESPACE_BYTES + f"{lead_uuid}/{attempt}/{phone_index}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(slots=True)

@@ -7,6 +7,8 @@ import json
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.disposition import status_of
 from engine.lead import LeadState
@@ -163,3 +165,21 @@ def test_invalid_numbers_are_invalid_without_a_call_and_reported() -> None:
     dest = {o.lead_uuid: o.destination for _, o in rig.originated}
     assert dest == {"intl": "0901234567", "old": "0321234567", "mixed": "0987654321"}
     assert rig.events_of("mixed")[0].reason == "imported; 1 invalid number(s) left out"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.floats(min_value=1.0, max_value=4.1e9, allow_nan=False),
+                 st.integers(min_value=1, max_value=4_100_000_000).flatmap(
+                     lambda s: st.sampled_from([s - 5e-7, s - 4e-7, s + 0.9999995, s + 0.5]))),
+       st.sampled_from(["Asia/Ho_Chi_Minh", "UTC", "America/St_Johns", "Australia/Lord_Howe"]))
+def test_cached_stamps_are_the_direct_formatting(epoch: float, time_zone: str) -> None:
+    """CDR stamps are formatted once per (second, zone); the second is the one datetime
+    shows, also when microseconds round up into the next one."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from engine import cdr
+
+    local = datetime.fromtimestamp(epoch, ZoneInfo(time_zone))
+    assert cdr.stamp(epoch, time_zone) == local.strftime("%Y-%m-%d %H:%M:%S")
+    assert cdr._iso(cdr._second(epoch), time_zone) == local.isoformat(timespec="seconds")

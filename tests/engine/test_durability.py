@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.core import Dialer, call_uuid_for
 from engine.errors import InvalidTransition
@@ -143,3 +145,18 @@ def test_an_illegal_transition_raises() -> None:
     with pytest.raises(InvalidTransition):
         transition(lead, LeadState.DIALING, "test")
     assert lead.state is LeadState.INVALID
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=60), st.integers(1, 1000), st.integers(0, 20))
+def test_call_uuids_are_uuid5_of_lead_attempt_and_number(
+    lead_uuid: str, attempt: int, index: int
+) -> None:
+    """call_uuid_for formats the uuid5 itself (no UUID objects): the same ids as before,
+    so calls placed by an older engine are recognised after an upgrade."""
+    import uuid
+
+    from engine.scheduler import CALL_NAMESPACE
+
+    expected = str(uuid.uuid5(CALL_NAMESPACE, f"{lead_uuid}/{attempt}/{index}"))
+    assert call_uuid_for(lead_uuid, attempt, index) == expected
