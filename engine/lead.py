@@ -109,20 +109,62 @@ def _encodable(params: Mapping[str, object]) -> bool:
     return True
 
 
+class _Template:
+    """A campaign's first lead, which the campaign's other leads are encoded against: a
+    field (or param value) equal to the template's is stored as ``0``, so what the leads
+    of one import share (param names, list, created_at, often a due date) is kept once.
+    Never changed once made (a lead decodes against the template it was encoded with)."""
+
+    __slots__ = ("keys", "optional", "params")
+
+    def __init__(self, lead_in: LeadInput) -> None:
+        self.params = dict(lead_in.params)
+        self.keys = tuple(self.params)
+        self.optional = tuple(getattr(lead_in, name) for name in _OPTIONAL)
+
+
+# campaign_uuid → its template; one small entry per campaign this process ever saw.
+_TEMPLATES: dict[str, _Template] = {}
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal and indistinguishable once decoded (1 is not True, 0.0 is not -0.0)."""
+    if type(a) is not type(b) or a != b:
+        return False
+    return not isinstance(a, float) or math.copysign(1.0, a) == math.copysign(1.0, b)  # type: ignore[arg-type]
+
+
+def _compact_params(params: Mapping[str, object], t: _Template) -> object:
+    """0: the template's params; a list: the template's names, each value ``0`` (the
+    template's) or ``[value]``; a dict: other names; None: no params."""
+    if not params:
+        return None if t.keys else 0
+    if tuple(params) != t.keys:
+        return dict(params)
+    values = [0 if _same(v, t.params[k]) else [v] for k, v in params.items()]
+    return 0 if not any(values) else values
+
+
 def _encode_input(lead_in: LeadInput, phones: tuple[PhoneNumber, ...]) -> bytes | LeadInput | None:
     """What a lead keeps of its input beyond uuid, campaign and numbers: params and the
-    optional fields as one JSON array (trailing empties left out), the raw numbers only
-    when they are not already the normalised ones. None when there is nothing else.
+    optional fields as one JSON array, relative to its campaign's template (``0``: the
+    template's; trailing ones left out), then the raw numbers only when they are not the
+    normalised ones (``0`` when they are). None when all of it is the template's.
     Anything orjson would not give back exactly is kept as the LeadInput itself."""
-    raw = None if lead_in.phones == tuple(p.national for p in phones) else list(lead_in.phones)
-    row: list[object] = [dict(lead_in.params) if lead_in.params else None, raw]
-    row.extend(getattr(lead_in, name) for name in _OPTIONAL)
-    while row and not row[-1]:
+    if not _encodable(lead_in.params):
+        return lead_in
+    t = _TEMPLATES.get(lead_in.campaign_uuid)
+    if t is None:
+        t = _TEMPLATES[lead_in.campaign_uuid] = _Template(lead_in)
+    raw = 0 if lead_in.phones == tuple(p.national for p in phones) else list(lead_in.phones)
+    row: list[object] = [_compact_params(lead_in.params, t), raw]
+    row.extend(0 if mine == theirs else mine
+               for theirs, mine in zip(t.optional, (getattr(lead_in, n) for n in _OPTIONAL),
+                                       strict=True))
+    while row and row[-1] == 0 and type(row[-1]) is int:
         row.pop()
     if not row:
         return None
-    if not _encodable(lead_in.params):
-        return lead_in
     try:
         # A copy at its exact size: orjson's result keeps its whole write buffer (~4 KB).
         return bytes(memoryview(orjson.dumps(row)))
@@ -261,11 +303,20 @@ class Lead:
         return lead_in
 
     def _decode(self, extra: bytes | None) -> LeadInput:
+        t = _TEMPLATES[self.campaign_uuid]
         row = [] if extra is None else orjson.loads(extra)
-        params = row[0] if row and row[0] else {}
-        raw = row[1] if len(row) > 1 and row[1] is not None else None
-        phones = tuple(raw) if raw is not None else tuple(p.national for p in self.phones)
-        optional = dict(zip(_OPTIONAL, row[2:], strict=False))
+        row.extend([0] * (2 + len(_OPTIONAL) - len(row)))
+        compact, raw = row[0], row[1]
+        if compact == 0 and type(compact) is int:
+            params = dict(t.params)
+        elif isinstance(compact, list):
+            params = {k: t.params[k] if v == 0 and type(v) is int else v[0]
+                      for k, v in zip(t.keys, compact, strict=True)}
+        else:
+            params = compact or {}
+        phones = tuple(raw) if raw else tuple(p.national for p in self.phones)
+        optional = {name: mine if type(mine) is str else theirs
+                    for name, theirs, mine in zip(_OPTIONAL, t.optional, row[2:], strict=True)}
         return LeadInput(self.uuid, self.campaign_uuid, phones, MappingProxyType(params),
                          **optional)
 
