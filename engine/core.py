@@ -43,6 +43,7 @@ from engine.scheduler import (
     Journal,
     Scheduler,
     call_uuid_for,
+    customer_key,
 )
 
 __all__ = ["CampaignRun", "Dialer", "Journal", "call_uuid_for"]
@@ -183,11 +184,12 @@ class Dialer(Scheduler):
         self.leads[lead.uuid] = lead
         if lead_in.customer_id:
             # one lead per customer is the rule: its uuid alone, a list only from the second
-            known = run.by_customer.get(lead_in.customer_id)
+            key = customer_key(lead_in.customer_id)
+            known = run.by_customer.get(key)
             if known is None:
-                run.by_customer[lead_in.customer_id] = lead.uuid
+                run.by_customer[key] = lead.uuid
             elif isinstance(known, str):
-                run.by_customer[lead_in.customer_id] = [known, lead.uuid]
+                run.by_customer[key] = [known, lead.uuid]
             else:
                 known.append(lead.uuid)
         return lead
@@ -201,10 +203,12 @@ class Dialer(Scheduler):
         run = self.campaign(campaign_uuid)
         for customer_id in customer_ids:
             run.dnc_customers.add(customer_id)
-            found = run.by_customer.get(customer_id, ())
+            found = run.by_customer.get(customer_key(customer_id), ())
             for lead_uuid in (found,) if isinstance(found, str) else found:
-                lead = self.leads[lead_uuid]
-                if lead.state in WAITING:
+                lead = self.leads.get(lead_uuid)
+                # the key is a hash: another customer's lead may share it
+                if (lead is not None and lead.state in WAITING
+                        and lead.input.customer_id == customer_id):
                     lead.round_open = False
                     self._move(lead, LeadState.SKIPPED, REASON_DNC_CUSTOMER, now)
 

@@ -32,6 +32,23 @@ def test_customers_not_dialed_yet_are_skipped_and_reported() -> None:
     rig.finish()
 
 
+def test_customers_whose_keys_collide_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The customer index is keyed by a 30-bit hash of the id (memory per queued lead): a
+    customer put on the list skips only its own leads, never those of another customer
+    whose key is the same."""
+    import engine.core
+
+    monkeypatch.setattr(engine.core, "customer_key", lambda _customer_id: 7)
+    rig = Rig(outcome=lambda o: Outcome(talk=60))
+    rig.campaign(basic_campaign(concurrent_call=1, status=CampaignStatus.PAUSE))
+    for i in range(4):
+        rig.lead(f"l{i}", "c1", phone(i), customer_id=f"KH_0{i % 2}")
+    rig.dialer.add_dnc_customers("c1", ["KH_01"], rig.clock.now())
+    assert [rig.state(f"l{i}") for i in range(4)] == [
+        LeadState.QUEUED, LeadState.SKIPPED, LeadState.QUEUED, LeadState.SKIPPED]
+    rig.finish()
+
+
 def test_a_live_call_is_left_alone_and_not_recalled() -> None:
     """seed 002 /queue/dnc: "one already dialed or in a call is kept as it is" — no hangup,
     its CDR as usual; and no new call starts for that customer afterwards."""
