@@ -321,7 +321,9 @@ class EslBridge:
         # clear either is drained here or posts a new _deliver; none is left behind.
         self._outbox_posted = False
         outbox = self._outbox
-        while outbox:
+        # Only what is there now: the rest posted its own _deliver, so a bridge thread
+        # that keeps reading never keeps the loop from its other work.
+        for _ in range(len(outbox)):
             fn, args = outbox.popleft()
             try:
                 fn(*args)
