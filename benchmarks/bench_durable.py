@@ -51,6 +51,7 @@ from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 from aiokafka.errors import KafkaError  # noqa: E402
 
 from benchmarks.durable_kit import (  # noqa: E402
+    FAST_ARGS,
     PARTITIONS,
     CdrReader,
     Meter,
@@ -69,6 +70,7 @@ from benchmarks.durable_kit import (  # noqa: E402
     run_ids,
     wait_for,
 )
+from benchmarks.sim import Simulator  # noqa: E402
 from engine.ports import Topics  # noqa: E402
 from proto import messages as m  # noqa: E402
 
@@ -87,7 +89,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rates", help="row 3 offered calls/s, comma separated")
     p.add_argument("--seconds", type=float, help="row 3 seconds per rate")
     p.add_argument("--profile", metavar="FILE",
-                   help="cProfile the durable (B) runs of rows 1 and 2 into FILE")
+                   help="cProfile the durable (B) runs of rows 1, 2 and 3 into FILE")
+    p.add_argument("--sim-process", action="store_true",
+                   help="row 3: the simulator in its own process (its CPU reported apart)")
     a = p.parse_args(argv)
     quick = a.quick
     a.pairs = a.pairs or (2 if quick else 6)
@@ -205,7 +209,7 @@ async def engine_ingest(bootstrap: str, broker_pid: int | None, topics: Topics, 
         while True:  # polled: the broker has no notification for a committed offset
             if await committed_total(admin, app.group, topics.leads, coordinator) >= n:
                 break
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.02)  # each poll is a broker round trip in this process
         result = meter.stop(n, "leads_per_s")
         if profiler is not None:
             profiler.disable()
@@ -242,11 +246,19 @@ async def lead_state_count(bootstrap: str, topic: str) -> int:
 
 # ---- row 3: latency at a paced rate -------------------------------------------------
 async def latency_at(bootstrap: str, broker_pid: int | None, rate: float, seconds: float,
-                     campaigns: int, cap: int) -> dict[str, float]:
+                     campaigns: int, cap: int,
+                     profiler: cProfile.Profile | None = None,
+                     sim_process: bool = False) -> dict[str, float]:
     prefix = f"l{next(run_ids)}-{os.getpid()}."
     topics = Topics(prefix)
-    app = engine(bootstrap, prefix, durable=True)
-    await app.start()
+    sim = Simulator(**FAST_ARGS) if sim_process else None  # type: ignore[arg-type]
+    app = engine(bootstrap, prefix, durable=True, sim_port=sim.port if sim else None)
+    try:
+        await app.start()
+    except BaseException:
+        if sim is not None:
+            sim.stop()
+        raise
     reader = CdrReader(bootstrap, topics.cdr)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
     await producer.start()
@@ -260,7 +272,10 @@ async def latency_at(bootstrap: str, broker_pid: int | None, rate: float, second
         total = int(rate * seconds)
         leads = lead_records(cids, total)
         meter = Meter(broker_pid)
+        if profiler is not None:
+            profiler.enable()
         meter.start()
+        sim_cpu0 = sim.cpu() if sim is not None else 0.0
         t0 = time.perf_counter()
         sent = 0
         while sent < total:  # paced: every 10 ms, the leads due by now
@@ -272,6 +287,10 @@ async def latency_at(bootstrap: str, broker_pid: int | None, rate: float, second
         fed = time.perf_counter() - t0
         await wait_for(lambda: len(reader.seen) >= total, 120 + seconds, f"{total} CDRs")
         result = meter.stop(total, "cdr_per_s")
+        if sim is not None:
+            result["sim_cpu_ms_per_item"] = 1000 * (sim.cpu() - sim_cpu0) / total
+        if profiler is not None:
+            profiler.disable()
         # Steady state only: leave out the first 20 % (warm-up, pool growth).
         start = min(c for c, _ in reader.latency)
         lat = sorted(x for c, x in reader.latency if c >= start + 0.2 * fed)
@@ -287,6 +306,8 @@ async def latency_at(bootstrap: str, broker_pid: int | None, rate: float, second
         await producer.stop()
         await reader.stop()
         await app.stop()
+        if sim is not None:
+            sim.stop()
 
 
 # ---- main ---------------------------------------------------------------------------
@@ -357,7 +378,7 @@ async def run(a: argparse.Namespace, bootstrap: str, broker_pid: int | None) -> 
             gc.collect()
             with TxnTimer() as timer:
                 r = await latency_at(bootstrap, broker_pid, rate, a.seconds, a.campaigns,
-                                     a.cap)
+                                     a.cap, profiler, a.sim_process)
             r.update(timer.summary())
             print(f"  {fmt(r)}", file=sys.stderr, flush=True)
             rows.append(r)

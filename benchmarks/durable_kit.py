@@ -36,6 +36,9 @@ PARTITIONS = 3
 # events: the switch costs little, so the engine and Kafka are what is measured.
 FAST = Scenario(speed=100.0, ring_time=(1.0, 3.0), talk_time=(2.0, 5.0), amd=False,
                 state_events=False, seed=7)
+# The same scenario for a simulator in its own process (benchmarks.sim.Simulator).
+FAST_ARGS = dict(speed=100.0, ring="1.0,3.0", talk="2.0,5.0", extra=("--no-state-events",))
+
 run_ids = itertools.count()
 
 
@@ -163,12 +166,17 @@ async def create_topics(bootstrap: str, topics: Topics) -> None:
     await bus.close()
 
 
-def engine(bootstrap: str, prefix: str, durable: bool) -> EngineApp:
+def engine(bootstrap: str, prefix: str, durable: bool, sim_port: int | None = None) -> EngineApp:
+    """The engine with the simulator embedded, or (``sim_port``) connected over loopback
+    to a simulator in its own process (``benchmarks.sim.Simulator``, same scenario)."""
+    node: dict[str, Any] = {"name": "fs1", "cps": 100_000, "max_sessions": 100_000}
+    if sim_port is not None:
+        node.update(host="127.0.0.1", port=sim_port)
     settings = Settings(
         bus="kafka", kafka_bootstrap=bootstrap, topic_prefix=prefix,
         kafka_partitions=PARTITIONS, instance="bench", durable_state=durable,
-        simulator=True, drain_seconds=5.0, log_level="WARNING",
-        fs_nodes=[{"name": "fs1", "cps": 100_000, "max_sessions": 100_000}],
+        simulator=sim_port is None, drain_seconds=5.0, log_level="WARNING",
+        fs_nodes=[node],
     )
     return EngineApp(settings, scenario=FAST,
                      simulator_limits={"max_sessions": 100_000, "sps": 1_000_000})

@@ -27,12 +27,12 @@ class Simulator:
     """``python -m adapters.fssim`` on a free loopback port; ``cpu()`` is its CPU so far."""
 
     def __init__(self, speed: float = 1000.0, ring: str = "0.2,0.5",
-                 talk: str = "0.5,1.0") -> None:
+                 talk: str = "0.5,1.0", extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "adapters.fssim", "--port", str(self.port), "--speed",
              str(speed), "--sps", "1000000", "--max-sessions", "1000000",
-             "--outcomes", "answered=1", "--ring-time", ring, "--talk-time", talk],
+             "--outcomes", "answered=1", "--ring-time", ring, "--talk-time", talk, *extra],
             cwd=ROOT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

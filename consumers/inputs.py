@@ -18,17 +18,17 @@ partition before them (consumers/order.py).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from consumers import convert, keys
+from consumers.dlq import dlq_record as dlq_record  # re-exported (webhooks, tests)
+from consumers.dlq import error_code as error_code
 from consumers.order import DncBeforeLeads
 from engine.commands import AddLead, Command, DeleteCampaign, Dnc, UpsertCampaign
 from engine.errors import DialerError, UnknownCampaign
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 1_000_000
 MAX_PARKED = 100_000
+BATCH = 2_000  # input messages taken per sync with the global tables
+SLICE = 500  # messages taken between two yields to the event loop
 
 
 class Rejected(Exception):
@@ -86,14 +88,18 @@ def decode(
     except ValidationError as err:
         raise Rejected(_validation_reason(err)) from err
     if unknown is not None:
-        for name in unknown.add(msg.topic, unknown_fields(model, raw)):
-            log.info("input carries a field this version ignores: %s", name[:200],
-                     extra={"campaign": (msg.key or b"").decode("utf-8", "replace")[:128]})
+        _note_unknown(unknown, msg, unknown_fields(model, raw))
     if isinstance(model, m.LeadImport):
         return convert.lead_command(model)
     if isinstance(model, m.DncEntry):
         return convert.dnc(model)
     return convert.control(model, templates)
+
+
+def _note_unknown(unknown: UnknownFields, msg: BusMessage, paths: list[str]) -> None:
+    for name in unknown.add(msg.topic, paths):
+        log.info("input carries a field this version ignores: %s", name[:200],
+                 extra={"campaign": (msg.key or b"").decode("utf-8", "replace")[:128]})
 
 
 def tombstone(topics: Topics, msg: BusMessage) -> Command | None:
@@ -113,59 +119,6 @@ def tombstone(topics: Topics, msg: BusMessage) -> Command | None:
         return Dnc(add=False, campaign_uuid=deleted.campaign_uuid,
                    customer_ids=(deleted.customer_id,))
     return None
-
-
-# Reason prefix (as written by decode, the consumers and the engine's errors) → error code.
-_ERROR_CODES: tuple[tuple[str, m.DlqError], ...] = (
-    ("oversized:", "oversized"),
-    ("malformed JSON:", "malformed_json"),
-    ("schema:", "schema"),
-    ("not an input topic:", "not_an_input_topic"),
-    ("UnknownCampaign:", "unknown_campaign"),
-    ("misrouted:", "misrouted"),
-    ("webhook to ", "webhook_failed"),
-)
-
-
-def error_code(reason: str) -> m.DlqError:
-    """The stable code of a DLQ reason; a refusal by the engine (any other DialerError,
-    "<ErrorClass>: …") is ``refused``."""
-    for prefix, code in _ERROR_CODES:
-        if reason.startswith(prefix):
-            return code
-    return "refused"
-
-
-def _text(data: bytes) -> tuple[str, str]:
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(data).decode("ascii"), "base64"
-
-
-def dlq_record(msg: BusMessage, reason: str, *, at: datetime | None = None,
-               code: m.DlqError | None = None) -> bytes:
-    """The DLQ record of ``msg``: the reason, its code, when (``at``, default now), and the
-    original key, bytes and headers."""
-    value, encoding = _text(msg.value or b"")
-    key = msg.key.decode("utf-8", "replace") if msg.key is not None else None
-    stamp = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
-    headers: Sequence[tuple[str, bytes]] = msg.headers
-    return m.dumps(
-        m.DlqRecord(
-            reason=reason[:2000],
-            error_code=code or error_code(reason),
-            timestamp=stamp.replace("+00:00", "Z"),
-            source_topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            key=key,
-            value=value,
-            value_encoding=encoding,  # type: ignore[arg-type]
-            headers=[m.DlqHeader(key=k, value=t, value_encoding=e)  # type: ignore[arg-type]
-                     for k, (t, e) in ((k, _text(v)) for k, v in headers)],
-        )
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,20 +198,26 @@ class InputConsumer:
         try:
             while not self._stopping.is_set():
                 batch = await self._sub.fetch(max_wait=0.5)
+                # More of what is already fetched, up to BATCH: one sync and one step
+                # (settle, commit) then cover all of it; the sync is a broker round trip.
+                while batch and len(batch) < BATCH:
+                    more = await self._sub.fetch(max_wait=0)
+                    if not more:
+                        break
+                    batch.extend(more)
                 await self._order.note(self._sub, batch)
                 if batch and self._sync is not None:
                     await self._sync()
-                self._forget_lost_partitions(self._sub.assignment())
+                owned = self._sub.assignment()
+                self._forget_lost_partitions(owned)
                 await self._release_appeared()
                 dnc, rest = self._order.dnc_first(batch)
-                for msg in dnc:
-                    await self._take_next(msg)
+                owned = await self._take_owned(dnc, owned, hold=False)
                 released = await self._order.settle(self._sub)
-                for msg in released:
-                    await self._take_next(msg)
-                for msg in rest:
-                    if not self._order.hold(msg):
-                        await self._take_next(msg)
+                owned = self._sub.assignment()  # settle asked the broker: a rebalance may
+                self._forget_lost_partitions(owned)  # have completed meanwhile
+                owned = await self._take_owned(released, owned, hold=False)
+                await self._take_owned(rest, owned, hold=True)
                 await self._expire_parked()
                 if batch or released or self._parked:
                     self._settle()
@@ -267,6 +226,24 @@ class InputConsumer:
             if self._before_close is not None:
                 await self._before_close()
             await self._sub.close()
+
+    async def _take_owned(self, msgs: Sequence[BusMessage],
+                          owned: frozenset[tuple[str, int]],
+                          *, hold: bool) -> frozenset[tuple[str, int]]:
+        """Take ``msgs`` in order, except those of partitions no longer ``owned`` (their
+        new owner reads them again) and, with ``hold``, the leads that wait for their
+        partition's do-not-call records. Yields to the event loop every SLICE messages:
+        taking a lead is tens of µs, a whole batch would hold the loop (call events, the
+        flushers) too long; a rebalance may complete meanwhile, so ownership is read
+        again after each yield. Returns what is owned now."""
+        for i, msg in enumerate(msgs, 1):
+            if (msg.topic, msg.partition) in owned and not (hold and self._order.hold(msg)):
+                await self._take_next(msg)
+            if i % SLICE == 0:
+                await asyncio.sleep(0)
+                owned = self._sub.assignment() if self._sub is not None else owned
+                self._forget_lost_partitions(owned)
+        return owned
 
     async def _take_next(self, msg: BusMessage) -> None:
         await self._take(msg)

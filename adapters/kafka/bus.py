@@ -25,6 +25,7 @@ from aiokafka.errors import (
     KafkaConnectionError,
     KafkaError,
 )
+from aiokafka.partitioner import murmur2
 
 from adapters.kafka.security import connect_failure
 from adapters.kafka.topics import TopicLayout, check_tables, ensure_topics
@@ -34,6 +35,7 @@ from engine.ports import BusMessage, Rebalance
 log = logging.getLogger(__name__)
 
 METADATA_WAIT_S = 15.0
+INPUT_FETCH_WAIT_MS = 50  # a group member's long poll (see KafkaBus._consumer)
 
 
 class MissingTopic(DialerError):
@@ -70,6 +72,7 @@ class KafkaBus:
         self._layout = layout if layout is not None else TopicLayout(
             partitions=partitions, tables=frozenset(compacted))
         self._producer: AIOKafkaProducer | None = None
+        self._partition_cache: dict[tuple[str, bytes], int] = {}  # (topic, key) → partition
         # Observability (dialer/metrics.py): every acknowledged publish, every reader.
         self.on_publish: Callable[[str, bytes], None] = lambda _t, _v: None
         self.subscriptions: weakref.WeakSet[KafkaSubscription] = weakref.WeakSet()
@@ -100,6 +103,9 @@ class KafkaBus:
             acks="all",
             enable_idempotence=True,
             linger_ms=2,
+            # Records leave in batches (publish_batch): large, compressed ones.
+            compression_type="lz4",
+            max_batch_size=256 * 1024,
         )
         await producer.start()
         self._producer = producer
@@ -127,6 +133,52 @@ class KafkaBus:
                                            headers=list(headers) or None)
         self.on_publish(topic, value or b"")  # a tombstone observed as empty
 
+    async def publish_batch(
+        self, records: Sequence[tuple[str, bytes | None, bytes | None]],
+    ) -> None:
+        """Publish ``(topic, value, key)`` records and wait until all are acknowledged.
+
+        The same partition as ``publish`` gives (the default partitioner: murmur2 of the
+        key over the topic's partitions; a keyless record goes through ``send``), and the
+        same order per partition; but one record batch per topic-partition instead of
+        one ``send`` per record (~20 µs of aiokafka bookkeeping and a future each)."""
+        producer = self._producer
+        if producer is None:
+            raise RuntimeError("KafkaBus.start() was not awaited")
+        groups: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
+        futures: list[asyncio.Future[Any]] = []
+        for topic, value, key in records:
+            if key is None:
+                futures.append(await producer.send(topic, value))
+                continue
+            partition = self._partition_cache.get((topic, key))
+            if partition is None:
+                partition = await self._partition_of(topic, key)
+            rows = groups.get((topic, partition))
+            if rows is None:
+                rows = groups[(topic, partition)] = []
+            rows.append((key, value))
+        for (topic, partition), rows in groups.items():
+            batch = producer.create_batch()
+            for key, value in rows:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*futures)
+        for topic, value, _key in records:
+            self.on_publish(topic, value or b"")
+
+    async def _partition_of(self, topic: str, key: bytes) -> int:
+        assert self._producer is not None
+        partitions = sorted(await self._producer.partitions_for(topic))
+        partition = int(partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)])
+        if len(self._partition_cache) >= 65_536:  # keys are campaign ids: few
+            self._partition_cache.clear()
+        self._partition_cache[(topic, key)] = partition
+        return partition
+
     async def reachable(self, within: float = 5.0) -> bool:
         """Can the cluster's metadata be fetched now (any broker answers)? For readiness."""
         if self._producer is None:
@@ -153,6 +205,13 @@ class KafkaBus:
             # transaction wrote never happened, so no reader may see it.
             isolation_level="read_committed",
             max_poll_records=500,
+            # A group member reads control, dnc and leads partitions from one broker with
+            # one fetch in flight per broker: while a long poll for the quiet partitions
+            # waits (fetch_max_wait_ms, 500 ms by default), a drained leads partition
+            # cannot be fetched again. 50 ms bounds that stall (lead ingest wall time was
+            # ~40 % such waits); 4 MiB per partition is ~10,000 leads a fetch.
+            **({"fetch_max_wait_ms": INPUT_FETCH_WAIT_MS,
+                "max_partition_fetch_bytes": 4 * 1024 * 1024} if group else {}),
             # Co-partitioning: every input topic is keyed by campaign id, so partition i
             # of control, dnc and leads must go to the same member (the range assignor
             # does that for topics with equal partition counts; round robin does not).
@@ -165,8 +224,16 @@ class KafkaBus:
         consumer = self._consumer(group=group)
         consumer.subscribe(list(topics),
                            listener=_Listener(listener, consumer) if listener else None)
-        await consumer.start()
-        sub = KafkaSubscription(consumer, group)
+        # Ends are asked before every input batch that carries leads (consumers/order.py):
+        # on a client of their own, as for ``read``.
+        lookup = self._consumer(group=None)
+        await lookup.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await lookup.stop()
+            raise
+        sub = KafkaSubscription(consumer, group, lookup=lookup)
         self.subscriptions.add(sub)
         return sub
 
@@ -175,6 +242,17 @@ class KafkaBus:
     ) -> KafkaReader:
         consumer = self._consumer(group=None)
         await consumer.start()
+        # End offsets are looked up on a client of their own: the reader's connection is
+        # busy with its long-poll fetch (up to fetch_max_wait_ms, 500 ms, on a quiet
+        # topic), and a ListOffsets request queued behind it waited that long. The
+        # input consumer asks for them before every batch (GlobalTables.sync): that wait
+        # was most of the wall time of lead ingest (benchmarks/bench_durable.py row 2).
+        lookup = self._consumer(group=None)
+        try:
+            await lookup.start()
+        except BaseException:
+            await consumer.stop()
+            raise
         try:
             assigned = await _all_partitions(self._client_kwargs(), topics)
             consumer.assign(assigned)
@@ -189,8 +267,9 @@ class KafkaBus:
                 await consumer.seek_to_beginning(*fresh)
         except BaseException:
             await consumer.stop()
+            await lookup.stop()
             raise
-        reader = KafkaReader(consumer, "")
+        reader = KafkaReader(consumer, "", lookup=lookup)
         self.subscriptions.add(reader)
         return reader
 
@@ -244,8 +323,12 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class KafkaSubscription:
-    def __init__(self, consumer: AIOKafkaConsumer, group: str = "") -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, group: str = "",
+                 lookup: AIOKafkaConsumer | None = None) -> None:
+        """``lookup``: an idle client (nothing assigned) that answers ``ends`` (see
+        ``KafkaBus.read``: a lookup on ``consumer`` waits behind its long-poll fetch)."""
         self._consumer = consumer
+        self._lookup = lookup
         self.group = group
         self._next: dict[TopicPartition, int] = {}  # offset after the last fetched
         self._closed = False
@@ -277,7 +360,7 @@ class KafkaSubscription:
         assigned = list(self._consumer.assignment())
         if not assigned:
             return {}
-        found = await self._consumer.end_offsets(assigned)
+        found = await (self._lookup or self._consumer).end_offsets(assigned)
         return {(tp.topic, tp.partition): int(end) for tp, end in found.items()}
 
     async def behind(self, ends: Mapping[tuple[str, int], int]) -> int:
@@ -334,7 +417,11 @@ class KafkaSubscription:
 
     async def close(self) -> None:
         self._closed = True
-        await self._consumer.stop()
+        try:
+            await self._consumer.stop()
+        finally:
+            if self._lookup is not None:
+                await self._lookup.stop()
 
 
 class KafkaReader(KafkaSubscription):

@@ -13,14 +13,17 @@ Per owned partition p (of the co-partitioned input topics) one ``_Partition`` ho
   input offsets taken;
 - the originates waiting for their "dialing" snapshot to be durable.
 
-One flusher task per partition turns all of it into one transaction (records, then the
-offsets with ``send_offsets_to_transaction``, then commit), then releases the originates:
-the write-ahead intent. While one transaction is in flight the next one accumulates, so
-the batch grows with the load (group commit) and nothing waits on a timer.
+One flusher task per partition turns all of it into one transaction (records as one
+batch per topic, then the offsets with ``send_offsets_to_transaction``, then commit), then
+releases the originates: the write-ahead intent. While one transaction is in flight the
+next one accumulates, so the batch grows with the load (group commit) and nothing waits
+on a timer.
 
-Input offsets commit in the same transaction as the state they produced, so a lead whose
-offset is committed has its snapshot in the changelog (guarantee 1), and everything an
-engine did for p is either in the changelog or was never visible to anyone.
+Input offsets commit in the same transaction as the state they produced, or in a later
+one (at most one transaction every ``offsets_every``, 200 ms, carries them: they are two
+more coordinator round trips), so a lead whose offset is committed has its snapshot in the
+changelog (guarantee 1), and everything an engine did for p is either in the changelog or
+was never visible to anyone.
 
 Releasing an originate after its commit is fenced only at commit time: an engine paused
 right after a commit could dial late. So an originate goes out only if its transaction
@@ -38,6 +41,7 @@ be duplicated (consumers dedupe: cdr_uuid, lead state is idempotent), attempts n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,73 +53,20 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
+from adapters.kafka.changelog import DNC_KEY as DNC_KEY
+from adapters.kafka.changelog import LEAD_KEY as LEAD_KEY
+from adapters.kafka.changelog import LEASE_KEY as LEASE_KEY
+from adapters.kafka.changelog import decode_changelog as decode_changelog
+from adapters.kafka.changelog import decode_lead as decode_lead
+from adapters.kafka.changelog import encode_lead as encode_lead
 from adapters.publisher import encode
-from engine.lead import LeadSnapshot, LeadState
-from engine.model import CallStatus, LeadInput
+from engine.lead import LeadSnapshot
+from engine.model import LeadInput
 from engine.ports import Topics
 from engine.records import Cdr, LeadEvent, Originate
 from engine.service import Restored
 
 log = logging.getLogger(__name__)
-
-LEAD_KEY = "lead/"
-DNC_KEY = "dnc/"
-LEASE_KEY = "lease/"  # one per partition; written to renew a dial intent that aged
-
-
-# ---- the changelog's records ----------------------------------------------------------
-def _default(obj: object) -> object:
-    if isinstance(obj, MappingProxyType):
-        return dict(obj)
-    raise TypeError(type(obj).__name__)
-
-
-def encode_lead(lead: LeadInput, snap: LeadSnapshot) -> bytes:
-    """One self-contained record per lead (compaction keeps the last): the snapshot's
-    fields at the top level (lead_uuid, campaign_uuid, state, …) and the import under
-    ``input``, so a restore needs nothing else."""
-    body: dict[str, Any] = {f: getattr(snap, f) for f in LeadSnapshot.__dataclass_fields__}
-    body["input"] = {f: getattr(lead, f) for f in LeadInput.__dataclass_fields__}
-    return orjson.dumps(body, default=_default)
-
-
-def decode_lead(value: bytes) -> tuple[LeadInput, LeadSnapshot]:
-    body = orjson.loads(value)
-    raw = body.pop("input")
-    lead = LeadInput(**{**raw, "phones": tuple(raw["phones"]),
-                        "params": MappingProxyType(dict(raw["params"]))})
-    snap = LeadSnapshot(**{
-        **body,
-        "state": LeadState(body["state"]),
-        "round_statuses": tuple(CallStatus(s) for s in body["round_statuses"]),
-        "live": tuple((str(c), int(i), str(n), float(t)) for c, i, n, t in body["live"]),
-    })
-    return lead, snap
-
-
-def decode_changelog(records: Sequence[tuple[bytes, bytes | None]]) -> Restored:
-    """The last record per key wins (what compaction will keep); a tombstone deletes."""
-    last: dict[bytes, bytes | None] = {}
-    for key, value in records:
-        last[key] = value
-    leads: list[tuple[LeadInput, LeadSnapshot]] = []
-    dnc: list[tuple[str, str]] = []
-    for key, value in last.items():
-        if value is None:
-            continue
-        text = key.decode("utf-8", "replace")
-        try:
-            if text.startswith(LEAD_KEY):
-                leads.append(decode_lead(value))
-            elif text.startswith(DNC_KEY):
-                body = orjson.loads(value)
-                dnc.append((str(body["campaign_uuid"]), str(body["customer_id"])))
-        except (KeyError, TypeError, ValueError) as err:
-            # Only this engine writes the changelog: a record it cannot read is a bug in
-            # an older version. Say so, and go on with the others.
-            log.error("lead-state record %s unreadable: %s", text[:80], err)
-    return Restored(leads, dnc)
-
 
 # ---- one partition ----------------------------------------------------------------------
 @dataclass(eq=False)
@@ -138,6 +89,8 @@ class _Partition:
     # Originates whose intent is durable but that wait while ownership is re-verified
     # (the process was paused); not pending: no transaction is needed until then.
     held: list[tuple[Originate, Callable[[Originate], None]]] = field(default_factory=list)
+    offsets_at: float = 0.0  # monotonic start of the last transaction that carried offsets
+    urgent: bool = False  # someone waits in flush(): offsets go in the next transaction
 
     def pending(self) -> bool:
         return self.in_flight or bool(self.staged or self.offsets or self.waiting)
@@ -164,8 +117,12 @@ class KafkaState:
         may_own: Callable[[int], bool] = lambda _p: True,
         on_fenced: Callable[[int], None] = lambda _p: None,
         client_id: str = "dialer",
+        offsets_every: float = 0.2,
     ) -> None:
+        """``offsets_every``: input offsets ride in at most one transaction per this many
+        seconds (and in any transaction a ``flush`` waits for); see ``_flush_forever``."""
         self._bootstrap = bootstrap
+        self._offsets_every = offsets_every
         self._topics = topics
         self._group = group
         self.partition_of = partition_of
@@ -318,6 +275,7 @@ class KafkaState:
         end = loop.time() + deadline
         while part.pending() and not part.lost:
             part.idle.clear()
+            part.urgent = True
             part.wake.set()
             try:
                 await asyncio.wait_for(part.idle.wait(), max(0.0, end - loop.time()))
@@ -374,14 +332,34 @@ class KafkaState:
     async def _flush_forever(self, part: _Partition) -> None:
         while not part.lost:
             if not part.pending():
+                part.urgent = False
                 part.idle.set()
                 part.wake.clear()
                 await part.wake.wait()
                 continue
-            staged, part.staged = part.staged, []
-            offsets, part.offsets = part.offsets, {}
-            waiting, part.waiting = part.waiting, []
+            # Input offsets go in at most one transaction every ``offsets_every`` s:
+            # AddOffsetsToTxn + TxnOffsetCommit are two more coordinator round trips, the
+            # largest part of a transaction (benchmarks/RESULTS.md), and a CDR waits for
+            # the transactions ahead of it. Deferring them keeps guarantee 1: offsets still
+            # commit only in a transaction after (or with) the state they cover, which
+            # began earlier on this same producer; after a crash the leads re-read since
+            # the last committed offset are in the restored state and ``add_lead``
+            # ignores a known lead_uuid.
             started = time.monotonic()
+            due = part.offsets_at + self._offsets_every
+            with_offsets = bool(part.offsets) and (part.urgent or started >= due)
+            if not (with_offsets or part.staged or part.waiting):
+                part.wake.clear()  # only offsets, not due: wait for them or for more work
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(part.wake.wait(), due - started)
+                continue
+            staged, part.staged = part.staged, []
+            offsets: dict[TopicPartition, int] = {}
+            if with_offsets:
+                offsets, part.offsets = part.offsets, {}
+                part.offsets_at = started
+                part.urgent = False
+            waiting, part.waiting = part.waiting, []
             part.in_flight = True
             try:
                 if not await self._commit_until_done(part, staged, offsets):
@@ -447,11 +425,7 @@ class KafkaState:
     ) -> None:
         producer = part.producer
         await producer.begin_transaction()
-        for topic, key, value, timestamp_ms in staged:
-            # send() only queues the record (it waits when the buffer is full: the
-            # backpressure); commit_transaction waits for every one of them.
-            await producer.send(topic, value, key=key, partition=part.number,
-                                timestamp_ms=timestamp_ms)
+        await _send_batched(producer, part.number, staged)
         if offsets:
             await producer.send_offsets_to_transaction(offsets, self._group)
         await producer.commit_transaction()
@@ -463,6 +437,34 @@ class KafkaState:
             self._outage_logged = now
             log.warning("Kafka unreachable, state not durable yet (partition %d, %s); "
                         "dialing waits", partition, type(err).__name__)
+
+
+async def _send_batched(producer: AIOKafkaProducer, partition: int,
+                        staged: Sequence[tuple[str, bytes, bytes | None, int]]) -> None:
+    """Queue ``staged`` into the open transaction as whole record batches, one topic at a
+    time, each topic's records in the order they were staged (the changelog's order per
+    key is what a restore relies on; records of different topics have no order to keep).
+
+    One ``send()`` per record cost ~20 µs of aiokafka bookkeeping each (metadata lookup,
+    partition check, a future per record); a batch is one of each per ~256 KiB. A batch
+    joins the transaction like a record does (``add_batch`` adds its partition), and
+    ``commit_transaction`` waits for every batch. ``send_batch`` waits while the previous
+    batch of the same topic-partition is not yet drained: the backpressure."""
+    by_topic: dict[str, list[tuple[bytes, bytes | None, int]]] = {}
+    for topic, key, value, timestamp_ms in staged:
+        rows = by_topic.get(topic)
+        if rows is None:
+            rows = by_topic[topic] = []
+        rows.append((key, value, timestamp_ms))
+    for topic, rows in by_topic.items():
+        batch = producer.create_batch()
+        for key, value, timestamp_ms in rows:
+            if batch.append(key=key, value=value, timestamp=timestamp_ms) is None:
+                # Full (the first record of a batch always fits, however large).
+                await producer.send_batch(batch, topic, partition=partition)
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=timestamp_ms)
+        await producer.send_batch(batch, topic, partition=partition)
 
 
 def _with_variables(request: Originate, variables: dict[str, str]) -> Originate:

@@ -133,3 +133,40 @@ async def test_memory_bus_keeps_messages_at_their_exact_size() -> None:
         tracemalloc.stop()
     assert [orjson.loads(m.value)["i"] for m in bus.messages("t")] == list(range(2000))
     assert per_message < 600, per_message  # ~120 B of payload + the message record
+
+
+@pytest.mark.kafka
+async def test_a_published_batch_lands_where_single_publishes_do_in_order(
+    kafka_bootstrap: str, kafka_topic_prefix: str,
+) -> None:
+    """``KafkaBus.publish_batch`` (the publisher's path): the partition ``publish`` picks
+    for a key, every record once, per-key order kept, batches split when full (values
+    large enough that one batch cannot hold them all), keyless records too."""
+    topic = f"{kafka_topic_prefix}batch"
+    bus = KafkaBus(kafka_bootstrap, topics=[topic], partitions=3)
+    await bus.start()
+    try:
+        keys = [f"campaign-{k}".encode() for k in range(5)]
+        for key in keys:  # one single publish per key: where its partition is
+            await bus.publish(topic, b"single", key=key)
+        big = b"x" * 100_000  # a batch (256 KiB) holds two of these at most
+        records: list[tuple[str, bytes | None, bytes | None]] = [
+            (topic, f"{i}:".encode() + (big if i % 10 == 0 else b""), keys[i % 5])
+            for i in range(300)]
+        records.append((topic, b"keyless", None))
+        await bus.publish_batch(records)
+        sub = await bus.subscribe([topic], "g-batch")
+        got = await fetch_n(sub, 306)
+        await sub.close()
+    finally:
+        await bus.close()
+    home = {m.key: m.partition for m in got if m.value == b"single"}
+    assert len(home) == 5
+    batched = [m for m in got if m.value not in (b"single", b"keyless")]
+    assert sorted(int(m.value.split(b":")[0]) for m in batched) == list(range(300))
+    for m in batched:
+        assert m.partition == home[m.key]
+    for key in keys:
+        seq = [int(m.value.split(b":")[0]) for m in batched if m.key == key]
+        assert seq == sorted(seq)
+    assert [m.value for m in got if m.key is None] == [b"keyless"]
