@@ -29,9 +29,8 @@ from typing import Any
 
 import orjson
 
-from engine.logfields import FIELDS, bound, log_fields
+from engine.logfields import FIELDS, bound
 
-__all__ = ["FIELDS", "JsonFormatter", "RateLimit", "configure_logging", "log_fields"]
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Final
 
 import pytest
 
+from adapters.kafka import KafkaBus
+from engine.ports import Topics
 from tests.kafka_broker import KafkaBroker, SecureListener
 
 BOOTSTRAP_ENV: Final = "DIALER_TEST_KAFKA_BOOTSTRAP"
@@ -81,6 +83,18 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
 def kafka_topic_prefix() -> str:
     """A per-test prefix for topic and group names, e.g. ``t1a2b3c4d.``."""
     return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture
+async def kafka(kafka_bootstrap: str,
+                kafka_topic_prefix: str) -> AsyncIterator[tuple[KafkaBus, Topics]]:
+    """A bus on the test's topics (3 partitions), as upstream systems publish to them."""
+    topics = Topics(kafka_topic_prefix)
+    bus = KafkaBus(kafka_bootstrap, topics=topics.all, partitions=3,
+                   compacted=(topics.control, topics.dnc, topics.lead_state))
+    await bus.start()
+    yield bus, topics
+    await bus.close()
 
 
 def pytest_configure(config: pytest.Config) -> None:

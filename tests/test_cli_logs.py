@@ -18,8 +18,9 @@ import pytest
 
 from dialer import settings_doc
 from dialer.cli import main
-from dialer.logs import JsonFormatter, log_fields
+from dialer.logs import JsonFormatter
 from dialer.settings import Settings
+from engine.logfields import log_fields
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -28,26 +28,19 @@ LISTED_EVERY = 40  # customers 0, 40, 80, … are on the campaign's list
 
 
 async def test_a_lead_is_never_dialled_before_its_campaigns_dnc_entry(
-    kafka_bootstrap: str, kafka_topic_prefix: str,
+    kafka_bootstrap: str, kafka_topic_prefix: str, kafka: tuple[KafkaBus, Topics],
 ) -> None:
-    topics = Topics(kafka_topic_prefix)
-    bus = KafkaBus(kafka_bootstrap, topics=topics.all, partitions=3,
-                   compacted=(topics.control, topics.dnc, topics.lead_state))
-    await bus.start()
+    bus, topics = kafka
     cid = "dnc-order"
     listed = {f"cust-{i}" for i in range(0, LEADS, LISTED_EVERY)}
-    try:
-        await publish_control(bus, topics, m.UpsertCampaign(
-            campaign=campaign(cid, concurrent_call=200)))
-        await publish_dnc(bus, topics, m.DncEntry(campaign_uuid=cid,
-                                                   customer_ids=sorted(listed)))
-        await asyncio.gather(*(
-            bus.publish(topics.leads, m.dumps(m.LeadImport(
-                campaign_uuid=cid, lead_uuid=f"lead-{i}", phone_number=phone(i),
-                customer_id=f"cust-{i}", param={"ten": "Khách"})), key=cid.encode())
-            for i in range(LEADS)))
-    finally:
-        await bus.close()
+    await publish_control(bus, topics, m.UpsertCampaign(
+        campaign=campaign(cid, concurrent_call=200)))
+    await publish_dnc(bus, topics, m.DncEntry(campaign_uuid=cid, customer_ids=sorted(listed)))
+    await asyncio.gather(*(
+        bus.publish(topics.leads, m.dumps(m.LeadImport(
+            campaign_uuid=cid, lead_uuid=f"lead-{i}", phone_number=phone(i),
+            customer_id=f"cust-{i}", param={"ten": "Khách"})), key=cid.encode())
+        for i in range(LEADS)))
 
     app = EngineApp(Settings(bus="kafka", kafka_bootstrap=kafka_bootstrap,
                              topic_prefix=kafka_topic_prefix, instance="dnc-order",

@@ -69,18 +69,6 @@ async def switch() -> AsyncIterator[tuple[FsSimulator, _Recorder]]:
     await sim.stop()
 
 
-@pytest.fixture
-async def kafka(kafka_bootstrap: str,
-                kafka_topic_prefix: str) -> AsyncIterator[tuple[KafkaBus, Topics]]:
-    """A bus on the test's topics, as upstream systems publish to them."""
-    topics = Topics(kafka_topic_prefix)
-    bus = KafkaBus(kafka_bootstrap, topics=topics.all, partitions=3,
-                   compacted=(topics.control, topics.dnc, topics.lead_state))
-    await bus.start()
-    yield bus, topics
-    await bus.close()
-
-
 async def _read_committed(bootstrap: str, topic: str, want: int, seconds: float,
                           until: Callable[[dict[str, Any]], bool] | None = None,
                           ) -> list[dict[str, Any]]:
